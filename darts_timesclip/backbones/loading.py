@@ -1,0 +1,191 @@
+"""Resolve a ``backbone=`` argument to CLIP configurations, and load pretrained tower weights.
+
+``backbone`` is one of
+
+- a preset name (:data:`~darts_timesclip.backbones.presets.PRESETS`): random weights only;
+- a local directory in ``save_pretrained`` layout of a ``CLIPModel``;
+- a Hugging Face hub id such as ``"openai/clip-vit-base-patch16"``.
+
+Resolution reads configurations only (cheap, and done when a model is constructed so that bad values fail
+early); weights are loaded later by :func:`load_pretrained_towers`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from darts_timesclip.backbones.compat import quiet_transformers
+from darts_timesclip.backbones.presets import KNOWN_ARCHITECTURES, PRESETS
+
+DEFAULT_BACKBONE = "openai/clip-vit-base-patch16"
+
+
+class BackboneNotAvailableError(OSError):
+    """The CLIP backbone could be neither found locally nor downloaded."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A resolved backbone: where it comes from and the two tower configurations.
+
+    Attributes
+    ----------
+    name
+        What the user passed as ``backbone``.
+    kind
+        ``"preset"``, ``"directory"`` or ``"hub"``.
+    pretrained
+        Whether pretrained weights are to be loaded from ``name``.
+    vision_config
+        ``CLIPVisionConfig`` as a dictionary (``to_dict()``), enough to rebuild the tower with random weights.
+    text_config
+        ``CLIPTextConfig`` as a dictionary.
+    """
+
+    name: str
+    kind: str
+    pretrained: bool
+    vision_config: dict[str, Any]
+    text_config: dict[str, Any]
+
+    @property
+    def image_size(self) -> int:
+        return int(self.vision_config["image_size"])
+
+    @property
+    def max_text_positions(self) -> int:
+        return int(self.text_config["max_position_embeddings"])
+
+
+def _how_to_fix(name: str) -> str:
+    presets = ", ".join(f"`{p}`" for p in PRESETS)
+    return (
+        f"To use `{name}` offline, download it once where the hub is reachable, save it with "
+        f"`transformers.CLIPModel.from_pretrained('{name}').save_pretrained(DIR)` and pass `backbone=DIR`; "
+        f"or pass `pretrained=False` to build its architecture with random weights (known offline: "
+        f"{', '.join(f'`{k}`' for k in KNOWN_ARCHITECTURES)}); or use a random-weight preset ({presets})."
+    )
+
+
+def _configs_from_clip_config(source: str, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from transformers import CLIPConfig
+
+    with quiet_transformers():
+        config = CLIPConfig.from_pretrained(source, **kwargs)
+    return config.vision_config.to_dict(), config.text_config.to_dict()
+
+
+def _configs_from_preset(preset_kwargs: dict[str, Any], text_kwargs: dict[str, Any]) -> tuple[dict, dict]:
+    from transformers import CLIPTextConfig, CLIPVisionConfig
+
+    return CLIPVisionConfig(**preset_kwargs).to_dict(), CLIPTextConfig(**text_kwargs).to_dict()
+
+
+def resolve_backbone(backbone: str, pretrained: bool | None = None) -> BackboneSpec:
+    """Resolve ``backbone`` and ``pretrained`` to a :class:`BackboneSpec` without loading weights.
+
+    Parameters
+    ----------
+    backbone
+        A preset name, a local ``save_pretrained`` directory of a ``CLIPModel``, or a hub id.
+    pretrained
+        Load pretrained weights (``True``), use random weights (``False``), or ``None``: pretrained for
+        directories and hub ids, random for presets.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset name, or ``pretrained=True`` with a preset.
+    BackboneNotAvailableError
+        For a hub id that is neither cached nor downloadable (offline).
+    """
+    if not isinstance(backbone, str) or not backbone:
+        raise ValueError(f"`backbone` must be a non-empty string, got `{backbone!r}`.")
+
+    if backbone in PRESETS:
+        if pretrained:
+            raise ValueError(
+                f"`backbone='{backbone}'` is a random-weight preset and has no pretrained weights; "
+                "pass `pretrained=False` (or leave it unset)."
+            )
+        preset = PRESETS[backbone]
+        vision, text = _configs_from_preset(preset.vision, preset.text)
+        return BackboneSpec(backbone, "preset", False, vision, text)
+
+    load_weights = True if pretrained is None else bool(pretrained)
+    if os.path.isdir(backbone):
+        if not os.path.isfile(os.path.join(backbone, "config.json")):
+            raise ValueError(
+                f"`backbone='{backbone}'` is a directory without a `config.json`; it must be a "
+                "`CLIPModel.save_pretrained()` directory."
+            )
+        vision, text = _configs_from_clip_config(backbone)
+        return BackboneSpec(backbone, "directory", load_weights, vision, text)
+
+    if "/" not in backbone:
+        raise ValueError(
+            f"`backbone='{backbone}'` is neither a preset ({', '.join(PRESETS)}), an existing local directory, "
+            "nor a hub id of the form 'organisation/name'."
+        )
+
+    if not load_weights and backbone in KNOWN_ARCHITECTURES:
+        arch = KNOWN_ARCHITECTURES[backbone]
+        vision, text = _configs_from_preset(arch.vision, arch.text)
+        return BackboneSpec(backbone, "hub", False, vision, text)
+
+    try:
+        vision, text = _configs_from_clip_config(backbone)
+    except OSError as err:
+        raise BackboneNotAvailableError(
+            f"Could not load the CLIP backbone `{backbone}`: it is not in the local Hugging Face cache and the "
+            f"hub could not be reached ({type(err).__name__}). {_how_to_fix(backbone)}"
+        ) from err
+    return BackboneSpec(backbone, "hub", load_weights, vision, text)
+
+
+def build_vision_tower(config: dict[str, Any]) -> nn.Module:
+    """A randomly initialised ``CLIPVisionModel`` from a ``CLIPVisionConfig`` dictionary."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    with quiet_transformers():
+        return CLIPVisionModel(CLIPVisionConfig(**_config_kwargs(config)))
+
+
+def build_text_tower(config: dict[str, Any]) -> nn.Module:
+    """A randomly initialised ``CLIPTextModel`` from a ``CLIPTextConfig`` dictionary."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with quiet_transformers():
+        return CLIPTextModel(CLIPTextConfig(**_config_kwargs(config)))
+
+
+def _config_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    # `to_dict()` carries bookkeeping keys that the constructors do not take back
+    drop = {"model_type", "transformers_version", "architectures", "_name_or_path"}
+    return {k: v for k, v in config.items() if k not in drop}
+
+
+def load_pretrained_towers(spec: BackboneSpec) -> tuple[nn.Module, nn.Module]:
+    """Load the pretrained ``CLIPVisionModel`` and ``CLIPTextModel`` named by ``spec``.
+
+    Raises
+    ------
+    BackboneNotAvailableError
+        Where the weights cannot be found locally nor downloaded.
+    """
+    from transformers import CLIPTextModel, CLIPVisionModel
+
+    try:
+        with quiet_transformers():
+            vision = CLIPVisionModel.from_pretrained(spec.name)
+            text = CLIPTextModel.from_pretrained(spec.name)
+    except OSError as err:
+        raise BackboneNotAvailableError(
+            f"Could not load the weights of the CLIP backbone `{spec.name}` ({type(err).__name__}: {err}). "
+            f"{_how_to_fix(spec.name)}"
+        ) from err
+    return vision, text

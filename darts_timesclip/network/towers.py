@@ -1,0 +1,165 @@
+"""The two views of a window: the vision tower (line charts) and the numeric tower (patches)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from darts_timesclip.backbones.compat import encode_text_embeddings, vision_pooled_output
+from darts_timesclip.network.chart_rendering import (
+    minmax_scale,
+    render_line_charts,
+    variate_colours,
+)
+from darts_timesclip.network.embedding_cache import EmbeddingCache
+from darts_timesclip.network.patching import make_patches, num_patches
+
+#: CLIP's image normalisation (``CLIPImageProcessor`` defaults).
+CLIP_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _variates_as_rows(x: torch.Tensor) -> torch.Tensor:
+    """``[B, L, V]`` -> ``[B * V, L]`` (sample-major, variate-minor)."""
+    batch, length, n_var = x.shape
+    return x.permute(0, 2, 1).reshape(batch * n_var, length)
+
+
+class VisionTower(nn.Module):
+    """Line charts -> CLIP vision tower -> pooled CLS -> trainable projection.
+
+    Parameters
+    ----------
+    clip_vision
+        A ``transformers.CLIPVisionModel``.
+    out_dim
+        Width ``D`` of the projected image embedding (the text tower's width).
+    freeze
+        Keep the CLIP vision weights fixed (the paper's setting). Only then are embeddings cached.
+    cache_bytes
+        Memory bound of the embedding cache. ``0`` disables it.
+    chunk_size
+        Charts drawn and encoded per pass; bounds memory for many variates.
+    line_width
+        Stroke width in pixels. Default: proportional to the image size.
+    """
+
+    def __init__(
+        self,
+        clip_vision: nn.Module,
+        out_dim: int,
+        freeze: bool = True,
+        cache_bytes: int = 1 << 30,
+        chunk_size: int = 256,
+        line_width: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.clip = clip_vision
+        self.image_size = int(clip_vision.config.image_size)
+        self.projection = nn.Linear(clip_vision.config.hidden_size, out_dim)
+        self.frozen = freeze
+        self.chunk_size = chunk_size
+        self.line_width = line_width
+        self.register_buffer("pixel_mean", torch.tensor(CLIP_IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(CLIP_IMAGE_STD).view(1, 3, 1, 1), persistent=False)
+        self.cache = EmbeddingCache(cache_bytes if freeze else 0)
+        if freeze:
+            self.clip.requires_grad_(False)
+        # new weights (a checkpoint, pretrained towers) make cached embeddings stale
+        self.clip.register_load_state_dict_post_hook(lambda module, keys: self.cache.clear())
+
+    def train(self, mode: bool = True) -> VisionTower:
+        super().train(mode)
+        if self.frozen:
+            self.clip.eval()  # a frozen tower keeps inference behaviour (and deterministic outputs)
+        return self
+
+    def render(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
+        """``[N, L]`` min-max scaled rows -> CLIP-normalised ``[N, 3, S, S]`` pixel values."""
+        colours = variate_colours(int(colour_index.max()) + 1, rows.device, rows.dtype)[colour_index]
+        images = render_line_charts(rows, colours, self.image_size, self.line_width)
+        images = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
+        if images.is_cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def _encode(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
+        """Pooled CLIP embeddings ``[N, H_vision]`` of the charts, in chunks."""
+        out = []
+        for start in range(0, rows.shape[0], self.chunk_size):
+            chunk = slice(start, start + self.chunk_size)
+            pixels = self.render(rows[chunk], colour_index[chunk])
+            out.append(vision_pooled_output(self.clip, pixels.to(self.projection.weight.dtype)))
+        return torch.cat(out, dim=0)
+
+    def pooled(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
+        """Pooled embeddings of charts, served from the cache where the tower is frozen."""
+        if not self.frozen:
+            return self._encode(rows, colour_index)
+        with torch.no_grad():
+            if not self.cache.enabled:
+                return self._encode(rows, colour_index)
+            keys = EmbeddingCache.keys(rows, colour_index)
+            found = [self.cache.get(k) for k in keys]
+            missing = [i for i, emb in enumerate(found) if emb is None]
+            if missing:
+                idx = torch.tensor(missing, device=rows.device)
+                fresh = self._encode(rows[idx], colour_index[idx])
+                for i, emb in zip(missing, fresh):
+                    found[i] = emb
+                    self.cache.put(keys[i], emb)
+            dtype = self.projection.weight.dtype
+            return torch.stack([emb.to(device=rows.device, dtype=dtype) for emb in found])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, L, V]`` windows -> ``[B, V, D]`` image embeddings (variate ``v`` drawn in colour ``v``)."""
+        batch, _, n_var = x.shape
+        rows = minmax_scale(_variates_as_rows(x))
+        colour_index = torch.arange(n_var, device=x.device).repeat(batch)
+        return self.projection(self.pooled(rows, colour_index)).view(batch, n_var, -1)
+
+
+class NumericTower(nn.Module):
+    """Patches -> linear tokenizer -> CLIP text transformer, with a learnt summary token.
+
+    The token sequence is ``[patch_1, ..., patch_N, summary]``. CLIP's text tower is causal (token ``t`` sees
+    ``0..t``), as it was pretrained; the summary token is placed last, where CLIP reads its end-of-text token, so
+    that it attends to every patch. Put first, it would see nothing but itself.
+
+    Parameters
+    ----------
+    clip_text
+        A ``transformers.CLIPTextModel``; its token embedding is unused and frozen.
+    input_length
+        Window length ``L``.
+    patch_length, patch_stride
+        Patch size ``P`` and step.
+    """
+
+    def __init__(self, clip_text: nn.Module, input_length: int, patch_length: int, patch_stride: int) -> None:
+        super().__init__()
+        self.clip = clip_text
+        self.patch_length = patch_length
+        self.patch_stride = patch_stride
+        self.n_patches = num_patches(input_length, patch_length, patch_stride)
+        width = int(clip_text.config.hidden_size)
+        positions = int(clip_text.config.max_position_embeddings)
+        if self.n_patches + 1 > positions:
+            raise ValueError(
+                f"The window is cut into {self.n_patches} patches (input length {input_length}, `patch_length="
+                f"{patch_length}`, `patch_stride={patch_stride}`), which with the summary token exceeds the text "
+                f"tower's {positions} positions; use a longer `patch_length` or `patch_stride`."
+            )
+        self.tokenizer = nn.Linear(patch_length, width)
+        self.summary_token = nn.Parameter(torch.randn(width) * 0.02)
+        self.clip.get_input_embeddings().requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, L, V]`` normalised windows -> patch tokens ``[B, V, N, D]`` and summaries ``[B, V, D]``."""
+        batch, _, n_var = x.shape
+        patches = make_patches(_variates_as_rows(x), self.patch_length, self.patch_stride)  # [B*V, N, P]
+        tokens = self.tokenizer(patches)
+        summary = self.summary_token.to(tokens.dtype).expand(tokens.shape[0], 1, -1)
+        hidden = encode_text_embeddings(self.clip, torch.cat([tokens, summary], dim=1))
+        hidden = hidden.view(batch, n_var, self.n_patches + 1, -1)
+        return hidden[:, :, :-1], hidden[:, :, -1]
