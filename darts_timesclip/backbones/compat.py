@@ -88,7 +88,9 @@ def quiet_transformers() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars
     # transformers 5 also prints a load report through the `transformers.modeling_utils` logger
     loggers = [logging.getLogger(name) for name in ("transformers", "transformers.modeling_utils")]
     levels = [lg.level for lg in loggers]
@@ -98,5 +100,7 @@ def quiet_transformers() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)

@@ -1,0 +1,18 @@
+"""Shared fixtures. Nothing here downloads: tests build tiny CLIP configurations locally."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach the hub
+
+import pytest
+import torch
+from _helpers import make_series
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def series():
+    return make_series()

@@ -1,0 +1,247 @@
+"""TimesCLIPModel against the Darts contract, and its input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _helpers import make_series, model_kwargs
+from darts import concatenate
+from darts.dataprocessing.transformers import Scaler
+from darts.utils.likelihood_models import GaussianLikelihood, PoissonLikelihood, QuantileRegression
+
+from darts_timesclip import TimesCLIPModel
+
+
+def fitted(series=None, **overrides) -> TimesCLIPModel:
+    model = TimesCLIPModel(**model_kwargs(**overrides))
+    return model.fit(series if series is not None else make_series())
+
+
+# ------------------------------------------------------------------------------------------ Darts contract
+def test_fit_predict_multivariate_and_autoregressive(series):
+    model = fitted(series)
+    one_shot = model.predict(6)
+    longer = model.predict(15)  # n > output_chunk_length: auto-regression
+    assert one_shot.n_components == 2 and len(one_shot) == 6
+    assert len(longer) == 15 and longer.start_time() == series.end_time() + series.freq
+    assert np.isfinite(longer.values()).all()
+    assert np.allclose(longer.values()[:6], one_shot.values(), atol=1e-5)
+
+
+def test_several_series(series):
+    other = make_series(80, seed=3, start="2023-01-01")
+    model = TimesCLIPModel(**model_kwargs()).fit([series, other])
+    preds = model.predict(6, series=[series, other])
+    assert [p.start_time() for p in preds] == [series.end_time() + series.freq, other.end_time() + other.freq]
+
+
+def test_past_covariates_are_extra_variates_not_forecast(series):
+    covariates = make_series(90, n_components=3, seed=5)
+    model = fitted(series, output_chunk_length=6)
+    model_cov = TimesCLIPModel(**model_kwargs()).fit(series, past_covariates=covariates)
+    assert model_cov.model.network.n_targets == 2
+    assert model_cov.model.input_dim == 5
+    pred = model_cov.predict(6, past_covariates=covariates)
+    assert pred.n_components == 2
+    assert not np.allclose(pred.values(), model.predict(6).values())
+    # auto-regression needs covariates into the future
+    longer = make_series(100, n_components=3, seed=5)
+    assert len(model_cov.predict(12, past_covariates=longer)) == 12
+
+
+def test_quantile_likelihood_samples_and_parameters(series):
+    model = fitted(series, likelihood=QuantileRegression([0.1, 0.5, 0.9]))
+    pred = model.predict(6, num_samples=50)
+    assert pred.n_samples == 50
+    params = model.predict(6, predict_likelihood_parameters=True)
+    assert params.n_components == 6
+    assert np.isfinite(params.values()).all()
+    assert params.components[:3].tolist() == ["c0_q0.100", "c0_q0.500", "c0_q0.900"]
+
+
+def test_gaussian_likelihood_scales_sigma_with_the_series(series):
+    small = fitted(series, likelihood=GaussianLikelihood()).predict(6, predict_likelihood_parameters=True)
+    big_series = series * 1000.0
+    big = fitted(big_series, likelihood=GaussianLikelihood()).predict(6, predict_likelihood_parameters=True)
+    sigma_small = small.values()[:, 1::2]
+    sigma_big = big.values()[:, 1::2]
+    assert (sigma_small > 0).all()
+    assert 100 < np.median(sigma_big / sigma_small) < 10000
+
+
+def test_unsupported_likelihood_is_rejected():
+    with pytest.raises(ValueError, match=r"`likelihood=PoissonLikelihood\(\)` is not supported"):
+        TimesCLIPModel(**model_kwargs(likelihood=PoissonLikelihood()))
+
+
+def test_historical_forecasts_and_backtest(series):
+    model = fitted(series)
+    forecasts = model.historical_forecasts(series, start=60, forecast_horizon=6, retrain=False, last_points_only=False)
+    assert len(forecasts) == len(series) - 60 - 6 + 1
+    assert all(len(f) == 6 for f in forecasts)
+    error = model.backtest(series, historical_forecasts=forecasts, last_points_only=False)
+    assert np.isfinite(error)
+
+
+def test_historical_forecasts_with_retraining(series):
+    model = TimesCLIPModel(**model_kwargs())
+    forecasts = model.historical_forecasts(series, start=70, forecast_horizon=6, stride=10, retrain=True)
+    assert len(forecasts) == 2
+
+
+def test_scaler_pipeline(series):
+    scaler = Scaler()
+    scaled = scaler.fit_transform(series * 50 + 200)
+    model = fitted(scaled)
+    pred = scaler.inverse_transform(model.predict(6))
+    assert np.isfinite(pred.values()).all()
+
+
+def test_save_load_gives_identical_predictions(series, tmp_path):
+    model = fitted(series, likelihood=QuantileRegression([0.1, 0.5, 0.9]))
+    expected = model.predict(9, num_samples=5, random_state=3)
+    path = str(tmp_path / "timesclip.pt")
+    model.save(path)
+    loaded = TimesCLIPModel.load(path)
+    assert np.array_equal(loaded.predict(9, num_samples=5, random_state=3).all_values(), expected.all_values())
+
+
+def test_random_state_reproducibility(series):
+    a = fitted(series, random_state=7).predict(6)
+    b = fitted(series, random_state=7).predict(6)
+    c = fitted(series, random_state=8).predict(6)
+    assert np.array_equal(a.values(), b.values())
+    assert not np.array_equal(a.values(), c.values())
+
+
+def test_training_logs_both_losses_and_uses_two_learning_rates(series):
+    model = fitted(series)
+    metrics = model.trainer.callback_metrics
+    assert {"train_loss", "train_forecast_loss", "train_alignment_loss"} <= set(metrics)
+    total = metrics["train_loss"]
+    assert torch.isclose(total, metrics["train_forecast_loss"] + 0.1 * metrics["train_alignment_loss"], atol=1e-5)
+    optimizer = model.model.optimizers().optimizer
+    assert isinstance(optimizer, torch.optim.AdamW)
+    text_ids = {id(p) for p in model.model.network.text_tower_parameters()}
+    groups = {("text" if id(g["params"][0]) in text_ids else "new"): g for g in optimizer.param_groups}
+    assert groups["text"]["initial_lr"] == pytest.approx(1e-4)
+    assert groups["new"]["initial_lr"] == pytest.approx(1e-3)
+    assert groups["new"]["lr"] < 1e-3  # cosine decay ran
+
+
+def test_validation_loss_is_the_forecast_loss(series):
+    model = TimesCLIPModel(**model_kwargs()).fit(series[:70], val_series=series[50:])
+    metrics = model.trainer.callback_metrics
+    assert torch.isclose(metrics["val_loss"], metrics["val_forecast_loss"])
+    assert "val_alignment_loss" in metrics
+
+
+def test_user_optimizer_and_scheduler_are_honoured(series):
+    model = fitted(
+        series,
+        optimizer_cls=torch.optim.SGD,
+        optimizer_kwargs={"lr": 0.01},
+        lr_scheduler_cls=torch.optim.lr_scheduler.StepLR,
+        lr_scheduler_kwargs={"step_size": 1, "gamma": 0.5},
+    )
+    optimizer = model.model.optimizers().optimizer
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert sorted(g["initial_lr"] for g in optimizer.param_groups) == pytest.approx([1e-4, 0.01])
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [{"use_alignment": False}, {"use_variate_selection": False}, {"use_vision": False, "use_alignment": False}],
+)
+def test_ablations_train_and_predict(series, switches):
+    model = fitted(series, **switches)
+    metrics = model.trainer.callback_metrics  # before predict() replaces the trainer
+    assert "train_forecast_loss" in metrics
+    assert ("train_alignment_loss" in metrics) == switches.get("use_alignment", True)
+    assert np.isfinite(model.predict(6).values()).all()
+
+
+def test_float64_series_train_a_float64_model():
+    series = make_series().astype(np.float64)
+    model = fitted(series)
+    assert next(model.model.parameters()).dtype == torch.float64
+    assert model.predict(6).dtype == np.float64
+
+
+# --------------------------------------------------------------------------------------------- bad input
+def test_nan_in_target_names_series_component_and_time(series):
+    values = series.values().copy()
+    values[40, 1] = np.nan
+    bad = series.with_values(values)
+    with pytest.raises(
+        ValueError, match=r"`series` has a non-finite value \(nan\) in component `c1` at time `2024-01-02 16:00:00`"
+    ):
+        TimesCLIPModel(**model_kwargs()).fit(bad)
+
+
+def test_inf_in_covariates_of_one_of_several_series(series):
+    cov = make_series(90, n_components=1, seed=2)
+    values = cov.values().copy()
+    values[10, 0] = np.inf
+    with pytest.raises(ValueError, match=r"`past_covariates\[1\]` has a non-finite value \(inf\) in component `c0`"):
+        TimesCLIPModel(**model_kwargs()).fit([series, series], past_covariates=[cov, cov.with_values(values)])
+
+
+def test_nan_at_predict_and_in_historical_forecasts(series):
+    model = fitted(series)
+    values = series.values().copy()
+    values[-1, 0] = np.nan
+    bad = series.with_values(values)
+    with pytest.raises(ValueError, match=r"`series` has a non-finite value"):
+        model.predict(6, series=bad)
+    with pytest.raises(ValueError, match=r"`series` has a non-finite value"):
+        model.historical_forecasts(bad, start=60, forecast_horizon=6, retrain=False)
+
+
+def test_constant_and_huge_scale_series_give_finite_forecasts(series):
+    constant = series.with_values(np.full(series.values().shape, 3.0, dtype=np.float32))
+    assert np.isfinite(fitted(constant).predict(6).values()).all()
+    huge = series * 1e15
+    pred = fitted(huge).predict(6)
+    assert np.isfinite(pred.values()).all()
+    assert np.abs(pred.values()).max() < 1e18
+
+
+def test_too_short_series():
+    with pytest.raises(ValueError, match=r"`series` has 20 time steps; one training window needs at least 30"):
+        TimesCLIPModel(**model_kwargs()).fit(make_series(20))
+    model = fitted()
+    with pytest.raises(ValueError, match=r"`series` has 10 time steps; the input window needs at least 24"):
+        model.predict(6, series=make_series(10))
+
+
+def test_component_mismatch_at_predict(series):
+    model = fitted(series)
+    with pytest.raises(ValueError, match=r"`series` has 3 components, but the model was trained on 2"):
+        model.predict(6, series=make_series(n_components=3))
+    three = concatenate([series, make_series(90, 1, seed=9).with_columns_renamed("c0", "x")], axis=1)
+    with pytest.raises(ValueError, match=r"trained on 2"):
+        model.historical_forecasts(three, start=60, forecast_horizon=6, retrain=False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"patch_length": 30}, r"`patch_length=30` is longer than `input_chunk_length=24`"),
+        ({"patch_stride": 0}, r"`patch_stride` must be a positive integer, got `0`"),
+        ({"patch_stride": 9}, r"`patch_stride=9` is longer than `patch_length=8`"),
+        ({"alignment_weight": -0.5}, r"`alignment_weight` must be >= 0, got -0.5"),
+        ({"embedding_cache_mb": -1}, r"`embedding_cache_mb` must be >= 0, got -1"),
+        ({"text_tower_lr": 0.0}, r"`text_tower_lr` must be > 0"),
+        ({"dropout": 1.5}, r"`dropout` must be in \[0, 1\), got 1.5"),
+        ({"backbone": "compcat"}, r"`backbone='compcat'` is neither a preset"),
+        ({"use_vision": False}, r"`use_alignment=True` needs `use_vision=True`"),
+        ({"use_reversible_instance_norm": True}, r"`use_reversible_instance_norm` must be False"),
+        ({"input_chunk_length": 600, "patch_length": 4, "patch_stride": 4}, r"more than the 77 positions"),
+        ({"output_chunk_length": 0}, r"`output_chunk_length` must be a positive integer"),
+    ],
+)
+def test_invalid_hyperparameters_fail_at_construction(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TimesCLIPModel(**model_kwargs(**overrides))

@@ -1,0 +1,256 @@
+"""The pure-torch network: rendering, normalisation, patching, towers, heads, cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from darts_timesclip.backbones import resolve_backbone
+from darts_timesclip.network import (
+    ContrastiveAlignment,
+    EmbeddingCache,
+    TimesCLIPNetwork,
+    VariateSelection,
+    denormalize,
+    instance_normalize,
+    make_patches,
+    minmax_scale,
+    num_patches,
+    render_line_charts,
+    render_line_charts_matplotlib,
+    variate_colours,
+)
+
+TINY = resolve_backbone("tiny")
+
+
+def tiny_network(**overrides) -> TimesCLIPNetwork:
+    kwargs = dict(
+        input_length=32,
+        horizon=8,
+        n_targets=2,
+        vision_config=TINY.vision_config,
+        text_config=TINY.text_config,
+        patch_length=8,
+        patch_stride=4,
+    )
+    kwargs.update(overrides)
+    torch.manual_seed(0)
+    return TimesCLIPNetwork(**kwargs).eval()
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+@pytest.mark.parametrize("image_size", [32, 64, 224])
+def test_torch_renderer_matches_matplotlib(image_size):
+    torch.manual_seed(1)
+    rows = minmax_scale(torch.cumsum(torch.randn(6, 96, dtype=torch.float64), dim=-1))
+    colours = variate_colours(6, dtype=torch.float64)
+    ours = render_line_charts(rows, colours, image_size).numpy()
+    reference = render_line_charts_matplotlib(rows.numpy(), colours.numpy(), image_size)
+    assert ours.shape == reference.shape == (6, 3, image_size, image_size)
+    line_ours = ours.min(axis=1) < 0.75
+    line_ref = reference.min(axis=1) < 0.75
+    iou = (line_ours & line_ref).sum(axis=(1, 2)) / (line_ours | line_ref).sum(axis=(1, 2))
+    assert iou.min() >= 0.8, iou
+
+
+def test_renderer_is_deterministic_coloured_and_white():
+    rows = minmax_scale(torch.randn(3, 40))
+    colours = variate_colours(3)
+    a = render_line_charts(rows, colours, 48)
+    b = render_line_charts(rows.clone(), colours, 48)
+    assert torch.equal(a, b)
+    assert a.min() >= 0 and a.max() <= 1
+    # the corner is background; the darkest pixel of each chart has its variate's hue
+    assert torch.allclose(a[:, :, 0, 0], torch.ones(3, 3))
+    darkest = a.flatten(2).min(dim=2).values
+    assert torch.allclose(darkest, colours, atol=0.05)
+
+
+def test_renderer_draws_constant_series_as_flat_mid_line():
+    rows = minmax_scale(torch.full((1, 20), 3.0))
+    image = render_line_charts(rows, variate_colours(1), 32)[0]
+    ink_rows = (image.min(dim=0).values < 0.9).any(dim=1).nonzero().flatten()
+    assert 12 <= ink_rows.min() and ink_rows.max() <= 19
+
+
+def test_renderer_rejects_bad_shape():
+    with pytest.raises(ValueError, match=r"shape \[N, L\] with L >= 2"):
+        render_line_charts(torch.zeros(2, 1), variate_colours(2), 32)
+
+
+# ----------------------------------------------------------------------------------- normalisation, patches
+def test_instance_norm_is_reversible_and_robust():
+    x = torch.randn(4, 32, 3, dtype=torch.float64) * torch.tensor([1.0, 1e12, 1e-9], dtype=torch.float64)
+    x[1, :, 0] = 5.0  # constant variate
+    z, stats = instance_normalize(x)
+    assert torch.isfinite(z).all()
+    assert torch.allclose(z[0].mean(dim=0), torch.zeros(3, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(z[0].std(dim=0, unbiased=False), torch.ones(3, dtype=torch.float64))
+    back = denormalize(z.unsqueeze(-1), stats, ("location",)).squeeze(-1)
+    assert torch.allclose(back, x, rtol=1e-9)
+
+
+def test_instance_norm_does_not_overflow_float32():
+    x = torch.randn(2, 16, 1) * 1e30
+    z, stats = instance_normalize(x)
+    assert torch.isfinite(z).all() and torch.isfinite(stats.std).all()
+
+
+def test_denormalize_softplus_scale_multiplies_the_scale():
+    raw = torch.randn(2, 5, 1, 2)
+    stats = instance_normalize(torch.randn(2, 10, 1) * 7.0)[1]
+    out = denormalize(raw, stats, ("location", "softplus_scale"))
+    expected = torch.nn.functional.softplus(raw[..., 1]) * stats.std[:, :, :1]
+    assert torch.allclose(torch.nn.functional.softplus(out[..., 1]), expected, rtol=1e-4)
+
+
+def test_patching_counts_and_end_padding():
+    x = torch.arange(96.0).view(1, 96)
+    patches = make_patches(x, 16, 8)
+    assert patches.shape == (1, num_patches(96, 16, 8), 16) == (1, 12, 16)
+    assert torch.equal(patches[0, 0], torch.arange(16.0))
+    assert torch.equal(patches[0, -1, -8:], torch.full((8,), 95.0))  # last stride repeats the last value
+
+
+# ------------------------------------------------------------------------------------------------ network
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {},
+        {"use_alignment": False},
+        {"use_variate_selection": False},
+        {"use_vision": False, "use_alignment": False},
+    ],
+)
+def test_network_shapes_and_ablations(switches):
+    net = tiny_network(parameter_kinds=("location",) * 3, **switches)
+    out = net(torch.randn(5, 32, 4))
+    assert out.prediction.shape == (5, 8, 2, 3)
+    assert out.text_embeddings.shape == (5, 4, 32)
+    assert (out.alignment_loss is None) == (not switches.get("use_alignment", True))
+    assert (out.image_embeddings is None) == (not switches.get("use_vision", True))
+    assert (net.vision is None) == (not switches.get("use_vision", True))
+
+
+def test_alignment_without_vision_is_rejected():
+    with pytest.raises(ValueError, match=r"use_alignment=True.*needs the vision view"):
+        tiny_network(use_vision=False)
+
+
+def test_too_many_patches_for_text_positions():
+    with pytest.raises(ValueError, match=r"exceeds the text tower's 77 positions"):
+        tiny_network(input_length=400, patch_length=4, patch_stride=4)
+
+
+def test_summary_token_sees_every_patch_through_the_causal_mask():
+    net = tiny_network(use_vision=False, use_alignment=False)
+    x = torch.randn(1, 32, 1)
+    _, summary = net.numeric(x)
+    x2 = x.clone()
+    x2[0, :4, 0] += 1.0  # only the first patch changes
+    _, summary2 = net.numeric(x2)
+    assert not torch.allclose(summary, summary2)
+
+
+def test_variate_count_is_not_limited_by_text_positions():
+    net = tiny_network(n_targets=100)
+    out = net(torch.randn(2, 32, 100))
+    assert out.prediction.shape == (2, 8, 100, 1)
+
+
+def test_covariates_only_feed_selection():
+    net = tiny_network(n_targets=1)
+    x = torch.randn(3, 32, 2)
+    y1 = net(x).prediction
+    x[:, :, 1] = torch.randn(3, 32)
+    y2 = net(x).prediction
+    assert y1.shape == (3, 8, 1, 1)
+    assert not torch.allclose(y1, y2)  # the covariate reaches the target through variate selection
+
+
+def test_forecast_is_equivariant_to_affine_input_changes():
+    net = tiny_network()
+    x = torch.randn(2, 32, 2, dtype=torch.float64)
+    net = net.double()
+    y = net(x).prediction
+    y_scaled = net(3.0 * x + 10.0).prediction
+    assert torch.allclose(y_scaled, 3.0 * y + 10.0, atol=1e-6)
+
+
+def test_alignment_loss_rewards_aligned_views():
+    align = ContrastiveAlignment()
+    assert torch.isclose(align.logit_scale.exp(), torch.tensor(1 / 0.07))
+    image = torch.randn(8, 3, 16)
+    aligned = align(image, image.clone())
+    shuffled = align(image, image[torch.randperm(8)])
+    assert aligned < shuffled
+    assert align(image[:1], torch.randn(1, 3, 16)) == 0  # one window: nothing to contrast
+
+
+def test_variate_selection_mixes_variates():
+    block = VariateSelection(16, 2, dropout=0.0).eval()
+    query = torch.randn(2, 3, 16)
+    memory = torch.randn(2, 6, 16)
+    out = block(query, memory)
+    memory2 = memory.clone()
+    memory2[:, 5] += 1
+    assert out.shape == (2, 3, 16)
+    assert not torch.allclose(out, block(query, memory2))
+
+
+def test_network_gradients_reach_trainable_parts_only():
+    net = tiny_network().train()
+    out = net(torch.randn(4, 32, 2))
+    (out.prediction.sum() + out.alignment_loss).backward()
+    assert all(p.grad is None for p in net.vision.clip.parameters())
+    assert net.numeric.clip.get_input_embeddings().weight.grad is None
+    assert net.numeric.tokenizer.weight.grad is not None
+    assert net.vision.projection.weight.grad is not None
+    assert any(p.grad is not None for p in net.text_tower_parameters())
+
+
+# -------------------------------------------------------------------------------------------------- cache
+def test_embedding_cache_serves_identical_embeddings():
+    net = tiny_network()
+    x = torch.randn(3, 32, 2)
+    first = net.vision(x)
+    assert len(net.vision.cache) == 6 and net.vision.cache.misses == 6
+    second = net.vision(x)
+    assert net.vision.cache.hits == 6
+    assert torch.equal(first, second)
+    net.vision.cache.clear()
+    assert torch.allclose(net.vision(x), first)
+
+
+def test_embedding_cache_respects_its_memory_bound():
+    cache = EmbeddingCache(max_bytes=3 * (8 * 4 + 10 + EmbeddingCache._ENTRY_OVERHEAD))
+    for i in range(10):
+        cache.put(bytes([i]) * 10, torch.zeros(8))
+    assert len(cache) == 3 and cache.nbytes <= cache.max_bytes
+    assert cache.get(bytes([9]) * 10) is not None and cache.get(bytes([0]) * 10) is None
+    with pytest.raises(ValueError, match="max_bytes"):
+        EmbeddingCache(-1)
+
+
+def test_loading_new_vision_weights_clears_the_cache():
+    net = tiny_network()
+    net.vision(torch.randn(2, 32, 2))
+    assert len(net.vision.cache) > 0
+    net.load_state_dict(net.state_dict())
+    assert len(net.vision.cache) == 0
+
+
+def test_unfrozen_vision_tower_trains_and_skips_the_cache():
+    net = tiny_network(freeze_vision=False).train()
+    out = net(torch.randn(4, 32, 2))
+    out.prediction.sum().backward()
+    assert not net.vision.cache.enabled
+    assert any(p.grad is not None for p in net.vision.clip.parameters())
+
+
+def test_rows_of_many_variates_are_chunked():
+    net = tiny_network(vision_chunk_size=3, n_targets=1)
+    out = net(torch.randn(2, 32, 5))
+    assert np.isfinite(out.prediction.detach().numpy()).all()
