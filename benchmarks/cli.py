@@ -1,0 +1,221 @@
+"""Command line: ``python -m benchmarks run|report|list``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.models import MODEL_NAMES, TrainingCaps
+from benchmarks.registry import DATA_DIR_ENV, REGISTRY, find_file, resolve_names
+from benchmarks.runner import RunSettings, SweepSpec, is_finished, result_path
+from benchmarks.tiers import TIERS, get_tier
+
+logger = logging.getLogger("benchmarks")
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
+DEFAULT_SEED = 2021  # the seed of the PatchTST and Time-Series-Library scripts
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """Everything ``run`` needs, parsed from the command line."""
+
+    sweep: SweepSpec
+    settings: RunSettings
+    dry_run: bool
+    keep_going: bool
+    report: bool
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got `{text}`") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got `{text}`")
+    return value
+
+
+def _model_name(text: str) -> str:
+    name = text.lower()
+    if name not in MODEL_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown model `{text}`; choose from {', '.join(MODEL_NAMES)}")
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m benchmarks``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="TimesCLIP and baselines on the long-horizon benchmarks (metrics on the "
+        "standardised scale, train-split StandardScaler).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a sweep (finished jobs are skipped), then write the report")
+    tiers = "; ".join(f"{t.name}: {t.description}" for t in TIERS.values())
+    run.add_argument("--tier", choices=list(TIERS), help=f"named preset. {tiers}")
+    run.add_argument("--datasets", nargs="+", help=f"registry names: {', '.join(REGISTRY)}")
+    run.add_argument("--horizons", nargs="+", type=_positive_int, help="default: the tier's or the registry's")
+    run.add_argument("--lookback", type=_positive_int, default=96, help="input length L (default: 96)")
+    run.add_argument("--models", nargs="+", type=_model_name, help=f"any of: {', '.join(MODEL_NAMES)}")
+    run.add_argument("--seeds", nargs="+", type=int, default=[DEFAULT_SEED], help="default: 2021")
+    run.add_argument("--data-dir", type=Path, help=f"dataset directory (default: ${DATA_DIR_ENV}, then ../shared/data)")
+    run.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default: benchmarks/results")
+    run.add_argument("--backbone", default="compact", help="TimesCLIP backbone: compact, tiny, a hub id or a directory")
+    run.add_argument("--pretrained", action="store_true", help="load pretrained TimesCLIP backbone weights")
+    run.add_argument("--max-epochs", type=_positive_int, help="cap epochs of every model (overrides the tier)")
+    run.add_argument("--max-steps", type=_positive_int, help="cap optimiser steps of every model (overrides the tier)")
+    run.add_argument(
+        "--max-samples-per-ts", type=_positive_int, help="cap training windows per epoch (overrides the tier)"
+    )
+    run.add_argument("--accelerator", default="auto", help="Lightning accelerator (default: auto)")
+    run.add_argument(
+        "--progress-bar",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Lightning progress bar (default: on when stderr is a terminal)",
+    )
+    run.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
+    run.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are finished")
+    run.add_argument("--no-report", action="store_true", help="do not write the report afterwards")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Darts' and Lightning's info logs")
+
+    report = sub.add_parser("report", help="aggregate result files into results.csv, results.md and plots")
+    report.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results directory")
+    report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    listing = sub.add_parser("list", help="datasets (and whether their files are found), models, tiers")
+    listing.add_argument("--data-dir", type=Path, help="dataset directory")
+    return parser
+
+
+def parse_run(args: argparse.Namespace, argv: Sequence[str]) -> RunCommand:
+    """Turn ``run``'s arguments into a ``RunCommand``.
+
+    Raises
+    ------
+    ValueError
+        If neither ``--tier`` nor ``--datasets`` is given, or a name is unknown.
+    """
+    from benchmarks.models import DEFAULT_MODELS
+    from benchmarks.runner import command_line
+
+    tier = get_tier(args.tier) if args.tier else None
+    if tier is None and not args.datasets:
+        raise ValueError("Give `--tier` or `--datasets`.")
+    caps = None
+    if args.max_epochs or args.max_steps or args.max_samples_per_ts:
+        caps = TrainingCaps(args.max_epochs, args.max_steps, args.max_samples_per_ts)
+    sweep = SweepSpec(
+        datasets=tuple(resolve_names(args.datasets)) if args.datasets else tier.datasets,
+        horizons=tuple(args.horizons) if args.horizons else (tier.horizons if tier else None),
+        lookback=args.lookback,
+        models=tuple(args.models) if args.models else (tier.models if tier else DEFAULT_MODELS),
+        seeds=tuple(args.seeds),
+        scale=tier.scale if tier else "official",
+        tier=tier,
+        caps=caps,
+        backbone=args.backbone,
+        pretrained=args.pretrained,
+    )
+    progress = sys.stderr.isatty() if args.progress_bar is None else args.progress_bar
+    settings = RunSettings(
+        output_dir=args.output,
+        data_dir=args.data_dir,
+        progress_bar=progress,
+        accelerator=args.accelerator,
+        command=command_line(argv),
+    )
+    return RunCommand(
+        sweep=sweep,
+        settings=settings,
+        dry_run=args.dry_run,
+        keep_going=args.keep_going,
+        report=not args.no_report,
+    )
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logger.setLevel(logging.INFO)
+    if not verbose:
+        # Darts and Lightning announce every fit (devices, dataset sizes); keep their warnings only
+        for name in (
+            "darts",
+            "lightning.pytorch",
+            "lightning.pytorch.utilities.rank_zero",
+            "pytorch_lightning",
+            "pytorch_lightning.utilities.rank_zero",
+            "lightning_fabric",
+            "lightning_fabric.utilities.seed",
+        ):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def cmd_run(command: RunCommand) -> int:
+    """Run (or list) a sweep, then write the report."""
+    from benchmarks.report import write_report
+    from benchmarks.runner import run_sweep
+
+    jobs = command.sweep.expand()
+    if command.dry_run:
+        for job in jobs:
+            done = is_finished(result_path(command.settings.output_dir, job))
+            print(f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}  caps={job.caps.to_dict()}")
+        return 0
+    summary = run_sweep(jobs, command.settings, keep_going=command.keep_going)
+    logger.info(
+        "Sweep finished: %d run, %d already done, %d failed; results in %s",
+        len(summary.completed),
+        len(summary.skipped),
+        len(summary.failed),
+        command.settings.output_dir / "runs",
+    )
+    if command.report:
+        write_report(command.settings.output_dir)
+    return 1 if summary.failed else 0
+
+
+def cmd_list(data_dir: Path | None) -> int:
+    """Print the registry (with file status), models and tiers."""
+    print("datasets:")
+    for spec in REGISTRY.values():
+        try:
+            where = str(find_file(spec, data_dir))
+        except FileNotFoundError:
+            where = "MISSING (run `list` after setting --data-dir; see the error of `run` for how to get it)"
+        print(
+            f"  {spec.name:<17} {spec.n_rows:>6} rows x {spec.n_variates:>3} variates, freq {spec.freq:<5} "
+            f"horizons {list(spec.horizons)}  {where}"
+        )
+    print("models: " + ", ".join(MODEL_NAMES))
+    print("tiers:")
+    for tier in TIERS.values():
+        print(f"  {tier.name:<9} {tier.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m benchmarks``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(getattr(args, "verbose", False))
+    try:
+        if args.command == "run":
+            return cmd_run(parse_run(args, argv))
+        if args.command == "report":
+            from benchmarks.report import write_report
+
+            files = write_report(args.output, plots=not args.no_plots)
+            print(f"wrote {files.csv}, {files.markdown} and {len(files.plots)} plot(s)")
+            return 0
+        return cmd_list(args.data_dir)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        parser.exit(2, f"error: {err}\n")

@@ -1,0 +1,480 @@
+"""Model configurations and factories; every model's hyperparameters live here and only here.
+
+Baselines use the authors' scripts (see ``/work/shared/ANCHORS.md``):
+
+- NLinear / DLinear: LTSF-Linear ``scripts/EXP-LongForecasting/Linear/*.sh`` (one linear layer shared
+  by all channels, i.e. ``individual=False`` = Darts ``shared_weights=True``; Adam; 10 epochs,
+  patience 3, learning rate halved every epoch after the first, ``lradj=type1``).
+- PatchTST: ``PatchTST_supervised/scripts`` (``run_longExp.py`` defaults: RevIN without affine,
+  subtract-mean, end padding, 100 epochs, patience 100, ``lradj=type3``).
+- iTransformer: ``scripts/multivariate_forecasting`` (``run.py`` defaults: 8 heads, dropout 0.1,
+  10 epochs, patience 3, learning rate 1e-4, batch 32, ``lradj=type1``).
+- TimesCLIP: the paper's training setup (AdamW, cosine decay to 0, 100 epochs, batch 64, learning
+  rate 1e-3 for the new modules, alignment weight 0.1, patience 30).
+
+All models are Darts ``TorchForecastingModel`` s; PatchTST and iTransformer are neuralforecast's,
+wrapped by Darts' ``NeuralForecastModel``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
+
+Family = Literal["darts", "neuralforecast", "timesclip"]
+Scale = Literal["official", "tiny"]
+LRSchedule = Literal["type1", "type3", "constant", "tst", "cosine"]
+
+TIMESCLIP_VARIANTS: dict[str, dict[str, bool]] = {
+    "timesclip": {},
+    "timesclip-no-vision": {"use_vision": False, "use_alignment": False},
+    "timesclip-no-alignment": {"use_alignment": False},
+    "timesclip-no-variate-selection": {"use_variate_selection": False},
+}
+"""TimesCLIP and its ablations, by model name: the switches each one turns off."""
+
+BASELINES = ("nlinear", "dlinear", "patchtst", "itransformer")
+MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_VARIANTS, *BASELINES)
+"""Every model name the suite accepts."""
+
+DEFAULT_MODELS = ("timesclip", *BASELINES)
+"""The five models of the comparison."""
+
+
+@dataclass(frozen=True)
+class TrainingCaps:
+    """Compute budget of one job: caps applied on top of a model's own training setup.
+
+    Parameters
+    ----------
+    max_epochs
+        Upper bound on epochs (the model's configured epochs otherwise). Default: ``None``.
+    max_steps
+        Upper bound on optimiser steps. Default: ``None``.
+    max_samples_per_ts
+        Train on at most this many (the most recent) training windows, Darts' ``max_samples_per_ts``.
+        Default: ``None`` (all windows).
+    """
+
+    max_epochs: int | None = None
+    max_steps: int | None = None
+    max_samples_per_ts: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_epochs", "max_steps", "max_samples_per_ts"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"`{name}` must be a positive integer or None, got `{value}`.")
+
+    def to_dict(self) -> dict[str, int | None]:
+        """Plain-dict form, for result files and run ids."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines one model's training run, apart from data, seed and budget.
+
+    Parameters
+    ----------
+    name
+        Model name as in the results tables (``MODEL_NAMES``).
+    family
+        Which factory builds it.
+    architecture
+        Architecture keyword arguments of the underlying model.
+    n_epochs, batch_size, learning_rate
+        Training setup.
+    patience
+        Early-stopping patience in epochs on the validation loss; ``None`` for no early stopping.
+    lr_schedule
+        Learning-rate schedule: Time-Series-Library's ``type1`` (halve every epoch after the first),
+        ``type3`` (constant for 4 epochs, then x0.9 per epoch), ``constant``, ``tst`` (one-cycle
+        over all steps, PatchTST's ``TST``) or ``cosine`` (to 0 over ``n_epochs``).
+    pct_start
+        Warm-up fraction of the ``tst`` schedule.
+    optimizer
+        ``adam`` or ``adamw``.
+    source
+        Where the hyperparameters come from.
+    backbone
+        TimesCLIP's CLIP backbone (preset, hub id or directory); ``n/a`` for baselines.
+    pretrained
+        Whether the backbone starts from pretrained weights.
+    """
+
+    name: str
+    family: Family
+    architecture: dict[str, Any] = field(default_factory=dict)
+    n_epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    patience: int | None = 3
+    lr_schedule: LRSchedule = "type1"
+    pct_start: float = 0.3
+    optimizer: Literal["adam", "adamw"] = "adam"
+    source: str = ""
+    backbone: str = "n/a"
+    pretrained: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, for result files."""
+        return copy.deepcopy(asdict(self))
+
+    def config_hash(self) -> str:
+        """Short stable hash of the configuration (independent of the Python process)."""
+        return stable_hash(self.to_dict())
+
+
+def stable_hash(payload: Any, length: int = 10) -> str:
+    """Hex digest of a JSON-serialisable payload, stable across processes and platforms."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+# --------------------------------------------------------------------------------------------
+# hyperparameter tables (authors' scripts); keys are registry dataset names
+
+
+def _linear_setup(dataset: str) -> tuple[float, int]:
+    """(learning rate, batch size) of LTSF-Linear's scripts."""
+    table = {
+        "ETTh1": (0.005, 32),
+        "ETTh2": (0.05, 32),
+        "ETTm1": (0.0001, 8),
+        "ETTm2": (0.001, 32),
+        "weather": (0.0001, 16),
+        "exchange_rate": (0.0005, 8),
+        "national_illness": (0.01, 32),
+        "electricity": (0.001, 16),
+        "traffic": (0.05, 16),
+    }
+    return table[dataset]
+
+
+_PATCHTST_SMALL = {  # ETTh1/ETTh2 script; also used for Exchange, which has no official script
+    "encoder_layers": 3,
+    "n_heads": 4,
+    "hidden_size": 16,
+    "linear_hidden_size": 128,
+    "dropout": 0.3,
+    "fc_dropout": 0.3,
+}
+_PATCHTST_LARGE = {
+    "encoder_layers": 3,
+    "n_heads": 16,
+    "hidden_size": 128,
+    "linear_hidden_size": 256,
+    "dropout": 0.2,
+    "fc_dropout": 0.2,
+}
+
+
+def _patchtst_setup(dataset: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(architecture, training) of PatchTST's supervised scripts."""
+    arch: dict[str, Any]
+    if dataset in ("ETTh1", "ETTh2", "exchange_rate"):
+        arch, train = dict(_PATCHTST_SMALL), {"batch_size": 128, "patience": 100, "lr_schedule": "type3"}
+    elif dataset in ("ETTm1", "ETTm2"):
+        arch = dict(_PATCHTST_LARGE)
+        train = {"batch_size": 128, "patience": 20, "lr_schedule": "tst", "pct_start": 0.4}
+    elif dataset == "weather":
+        arch, train = dict(_PATCHTST_LARGE), {"batch_size": 128, "patience": 20, "lr_schedule": "type3"}
+    elif dataset in ("electricity", "traffic"):
+        arch = dict(_PATCHTST_LARGE)
+        train = {
+            "batch_size": 32 if dataset == "electricity" else 24,
+            "patience": 10,
+            "lr_schedule": "tst",
+            "pct_start": 0.2,
+        }
+    else:  # national_illness
+        arch = dict(_PATCHTST_SMALL, patch_len=24, stride=2)
+        train = {"batch_size": 16, "patience": 100, "lr_schedule": "constant", "learning_rate": 0.0025}
+    arch = {
+        "patch_len": 16,
+        "stride": 8,
+        "head_dropout": 0.0,
+        "revin": True,
+        "revin_affine": False,
+        "revin_subtract_last": False,
+        **arch,
+    }
+    return arch, {"n_epochs": 100, "learning_rate": 1e-4, **train}
+
+
+def _itransformer_setup(dataset: str, horizon: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(architecture, training) of iTransformer's multivariate-forecasting scripts."""
+    train: dict[str, Any] = {}
+    if dataset == "ETTh1":
+        width, layers = (256 if horizon <= 192 else 512), 2
+    elif dataset in ("ETTh2", "ETTm1", "ETTm2", "exchange_rate"):
+        width, layers = 128, 2
+    elif dataset == "weather":
+        width, layers = 512, 3
+    elif dataset == "electricity":
+        width, layers = 512, 3
+        train = {"batch_size": 16, "learning_rate": 0.0005}
+    elif dataset == "traffic":
+        width, layers = 512, 4
+        train = {"batch_size": 16, "learning_rate": 0.001}
+    else:  # national_illness: no script; run.py defaults
+        width, layers = 512, 2
+    d_ff = 2048 if dataset == "national_illness" else width
+    arch = {
+        "hidden_size": width,
+        "d_ff": d_ff,
+        "e_layers": layers,
+        "n_heads": 8,
+        "dropout": 0.1,
+        "factor": 1,
+        "use_norm": True,
+    }
+    return arch, {"n_epochs": 10, "batch_size": 32, "learning_rate": 1e-4, "patience": 3, **train}
+
+
+_TINY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "patchtst": {"encoder_layers": 1, "n_heads": 2, "hidden_size": 8, "linear_hidden_size": 16},
+    "itransformer": {"hidden_size": 16, "d_ff": 16, "e_layers": 1, "n_heads": 2},
+}
+
+
+def model_config(
+    name: str,
+    dataset: str,
+    horizon: int,
+    *,
+    scale: Scale = "official",
+    backbone: str = "compact",
+    pretrained: bool = False,
+) -> ModelConfig:
+    """The configuration of model ``name`` for a dataset and horizon.
+
+    Parameters
+    ----------
+    name
+        One of ``MODEL_NAMES``.
+    dataset
+        Registry name of the dataset (hyperparameters are per dataset, as in the authors' scripts).
+    horizon
+        Forecast horizon (iTransformer widens for long ETTh1 horizons).
+    scale
+        ``official`` for the published setup, ``tiny`` for smoke tests (same structure, tiny widths).
+    backbone
+        TimesCLIP's backbone: a preset (``compact``, ``tiny``), a hub id or a local directory.
+        Ignored for baselines. With ``scale="tiny"`` the ``tiny`` preset is used.
+    pretrained
+        Whether TimesCLIP's backbone loads pretrained weights. Ignored for baselines.
+
+    Returns
+    -------
+    ModelConfig
+        The configuration.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"Unknown model `{name}`; choose from {list(MODEL_NAMES)}.")
+    if scale not in ("official", "tiny"):
+        raise ValueError(f"`scale` must be 'official' or 'tiny', got `{scale}`.")
+    if name in ("nlinear", "dlinear"):
+        lr, batch = _linear_setup(dataset)
+        arch: dict[str, Any] = {"shared_weights": True, "const_init": False}
+        arch.update({"normalize": True} if name == "nlinear" else {"kernel_size": 25})
+        config = ModelConfig(
+            name=name,
+            family="darts",
+            architecture=arch,
+            n_epochs=10,
+            batch_size=batch,
+            learning_rate=lr,
+            patience=3,
+            lr_schedule="type1",
+            source="LTSF-Linear scripts/EXP-LongForecasting/Linear (run_longExp.py defaults)",
+        )
+    elif name == "patchtst":
+        arch, train = _patchtst_setup(dataset)
+        source = "PatchTST_supervised scripts (run_longExp.py defaults)"
+        if dataset == "exchange_rate":
+            source += "; no Exchange script, ETTh settings"
+        config = ModelConfig(name=name, family="neuralforecast", architecture=arch, source=source, **train)
+    elif name == "itransformer":
+        arch, train = _itransformer_setup(dataset, horizon)
+        source = "iTransformer scripts/multivariate_forecasting (run.py defaults)"
+        if dataset == "national_illness":
+            source += "; no ILI script, run.py defaults"
+        config = ModelConfig(name=name, family="neuralforecast", architecture=arch, source=source, **train)
+    else:
+        arch = {
+            "patch_length": 16,
+            "patch_stride": 8,
+            "use_vision": True,
+            "use_alignment": True,
+            "use_variate_selection": True,
+            "alignment_weight": 0.1,
+            **TIMESCLIP_VARIANTS[name],
+        }
+        config = ModelConfig(
+            name=name,
+            family="timesclip",
+            architecture=arch,
+            n_epochs=100,
+            batch_size=64,
+            learning_rate=1e-3,
+            patience=30,
+            lr_schedule="cosine",
+            optimizer="adamw",
+            source="TimesCLIP paper (arXiv 2506.24124) training setup",
+            backbone="tiny" if scale == "tiny" else backbone,
+            pretrained=pretrained,
+        )
+    if scale == "tiny":
+        tiny_arch = dict(config.architecture, **_TINY_OVERRIDES.get(name, {}))
+        config = ModelConfig(**{**asdict(config), "architecture": tiny_arch, "batch_size": 32})
+    return config
+
+
+# --------------------------------------------------------------------------------------------
+# factories
+
+
+@dataclass(frozen=True)
+class EpochLRFactor:
+    """Per-epoch learning-rate multiplier of Time-Series-Library's ``adjust_learning_rate``.
+
+    TSLib sets the rate after epoch ``e`` (1-based) for the next one, so the 0-based epoch ``k``
+    trains with ``type1``: ``0.5 ** max(0, k - 1)``; ``type3``: ``1`` for ``k <= 3``, then
+    ``0.9 ** (k - 3)``; ``constant``: ``1``.
+    """
+
+    kind: Literal["type1", "type3", "constant"]
+
+    def __call__(self, epoch: int) -> float:
+        if self.kind == "type1":
+            return 0.5 ** max(0, epoch - 1)
+        if self.kind == "type3":
+            return 1.0 if epoch <= 3 else 0.9 ** (epoch - 3)
+        return 1.0
+
+
+def _lr_scheduler_kwargs(config: ModelConfig, epochs: int, steps_per_epoch: int) -> dict[str, Any]:
+    """Darts ``lr_scheduler_cls`` / ``lr_scheduler_kwargs`` for a configuration's schedule."""
+    import torch
+
+    if config.lr_schedule == "tst":
+        return {
+            "lr_scheduler_cls": torch.optim.lr_scheduler.OneCycleLR,
+            "lr_scheduler_kwargs": {
+                "max_lr": config.learning_rate,
+                "epochs": epochs,
+                "steps_per_epoch": steps_per_epoch,
+                "pct_start": config.pct_start,
+                "interval": "step",
+            },
+        }
+    if config.lr_schedule == "cosine":
+        return {
+            "lr_scheduler_cls": torch.optim.lr_scheduler.CosineAnnealingLR,
+            "lr_scheduler_kwargs": {"T_max": epochs, "eta_min": 0.0},
+        }
+    return {
+        "lr_scheduler_cls": torch.optim.lr_scheduler.LambdaLR,
+        "lr_scheduler_kwargs": {"lr_lambda": EpochLRFactor(config.lr_schedule)},
+    }
+
+
+def effective_epochs(config: ModelConfig, caps: TrainingCaps) -> int:
+    """Epochs a job trains for at most: the model's own, capped by the budget."""
+    return config.n_epochs if caps.max_epochs is None else min(config.n_epochs, caps.max_epochs)
+
+
+def build_model(
+    config: ModelConfig,
+    *,
+    lookback: int,
+    horizon: int,
+    seed: int,
+    caps: TrainingCaps,
+    n_train_windows: int,
+    callbacks: list[Any],
+    progress_bar: bool = False,
+    accelerator: str = "auto",
+) -> TorchForecastingModel:
+    """Instantiate the Darts model of a configuration.
+
+    Parameters
+    ----------
+    config
+        The model configuration.
+    lookback, horizon
+        Darts' ``input_chunk_length`` and ``output_chunk_length``.
+    seed
+        Darts' ``random_state``.
+    caps
+        Budget caps (epochs, steps; ``max_samples_per_ts`` is applied at ``fit``).
+    n_train_windows
+        Number of training windows used per epoch (sizes the one-cycle schedule).
+    callbacks
+        Lightning callbacks (early stopping, best-weights restore), from ``pytorch_lightning``.
+    progress_bar
+        Show Lightning's progress bar.
+    accelerator
+        Lightning accelerator. Default: ``auto`` (a GPU when there is one).
+
+    Returns
+    -------
+    TorchForecastingModel
+        The untrained model.
+    """
+    import torch
+
+    epochs = effective_epochs(config, caps)
+    trainer_kwargs: dict[str, Any] = {
+        "accelerator": accelerator,
+        "enable_progress_bar": progress_bar,
+        "enable_model_summary": False,
+        "logger": False,
+        "callbacks": callbacks,
+    }
+    if caps.max_steps is not None:
+        trainer_kwargs["max_steps"] = caps.max_steps
+    optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    common: dict[str, Any] = {
+        "input_chunk_length": lookback,
+        "output_chunk_length": horizon,
+        "batch_size": config.batch_size,
+        "n_epochs": epochs,
+        "optimizer_cls": optimizer_cls,
+        "optimizer_kwargs": {"lr": config.learning_rate},
+        "random_state": seed,
+        "pl_trainer_kwargs": trainer_kwargs,
+        **_lr_scheduler_kwargs(config, epochs, math.ceil(n_train_windows / config.batch_size)),
+    }
+    arch = dict(config.architecture)
+    if config.family == "darts":
+        from darts.models import DLinearModel, NLinearModel
+
+        model_cls = {"nlinear": NLinearModel, "dlinear": DLinearModel}[config.name]
+        return model_cls(use_static_covariates=False, **arch, **common)
+    if config.family == "neuralforecast":
+        from darts.models import NeuralForecastModel
+
+        nf_name = {"patchtst": "PatchTST", "itransformer": "iTransformer"}[config.name]
+        return NeuralForecastModel(model=nf_name, model_kwargs=arch, use_static_covariates=False, **common)
+    return _build_timesclip(config, arch, common)
+
+
+def _build_timesclip(config: ModelConfig, arch: dict[str, Any], common: dict[str, Any]):
+    try:
+        from darts_timesclip import TimesCLIPModel
+    except ImportError as err:
+        raise ImportError(
+            "Model `timesclip` needs the `darts_timesclip` package (`pip install -e .` from the "
+            f"repository root); importing it failed: {err}"
+        ) from err
+    return TimesCLIPModel(backbone=config.backbone, pretrained=config.pretrained, **arch, **common)

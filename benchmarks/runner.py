@@ -1,0 +1,437 @@
+"""Jobs, run ids and the resumable sweep.
+
+A job is one (dataset, horizon, lookback, model configuration, seed, budget). Its run id is derived
+from exactly those, so the same job always lands in the same ``runs/<run_id>.json``; the file is
+written atomically once the job has finished, and a rerun skips every job whose file exists. An
+interrupted sweep therefore loses at most the job that was running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.models import ModelConfig, TrainingCaps, model_config, stable_hash
+from benchmarks.protocol import METRIC_SCALE, PreparedData
+from benchmarks.registry import get_spec
+from benchmarks.tiers import Tier
+
+logger = logging.getLogger(__name__)
+
+RESULT_SCHEMA = 1
+RUNS_DIR = "runs"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One benchmark job.
+
+    Parameters
+    ----------
+    dataset
+        Registry dataset name.
+    horizon, lookback
+        Forecast horizon ``H`` and input length ``L``.
+    model
+        The model configuration.
+    seed
+        Random seed (Darts ``random_state`` and the global RNGs).
+    caps
+        The compute budget.
+    tier
+        Name of the tier that produced the job (``custom`` otherwise); informative, not in the id.
+    """
+
+    dataset: str
+    horizon: int
+    lookback: int
+    model: ModelConfig
+    seed: int
+    caps: TrainingCaps
+    tier: str = "custom"
+
+    @property
+    def run_id(self) -> str:
+        """Deterministic id: readable prefix plus a hash of everything that defines the job."""
+        payload = {
+            "dataset": self.dataset,
+            "horizon": self.horizon,
+            "lookback": self.lookback,
+            "model": self.model.name,
+            "model_config": self.model.config_hash(),
+            "seed": self.seed,
+            "caps": self.caps.to_dict(),
+        }
+        prefix = f"{self.dataset}_h{self.horizon}_l{self.lookback}_{self.model.name}_s{self.seed}"
+        return f"{prefix.lower()}_{stable_hash(payload)}"
+
+    def describe(self) -> str:
+        """Short human-readable label."""
+        return f"{self.dataset} H={self.horizon} L={self.lookback} {self.model.name} seed={self.seed}"
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep over; ``expand`` turns it into a list of jobs.
+
+    Parameters
+    ----------
+    datasets
+        Registry dataset names.
+    horizons
+        Horizons; ``None`` for each dataset's registry horizons.
+    lookback
+        Input length ``L``.
+    models
+        Model names.
+    seeds
+        Seeds.
+    scale
+        ``official`` or ``tiny`` model sizes.
+    tier
+        The tier whose budget applies (``None``: no caps unless ``caps`` is given).
+    caps
+        Caps for every model, overriding the tier's.
+    backbone, pretrained
+        TimesCLIP's backbone and whether it is pretrained.
+    """
+
+    datasets: tuple[str, ...]
+    horizons: tuple[int, ...] | None
+    lookback: int
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    scale: str = "official"
+    tier: Tier | None = None
+    caps: TrainingCaps | None = None
+    backbone: str = "compact"
+    pretrained: bool = False
+
+    def expand(self) -> list[Job]:
+        """The sweep's jobs, dataset-major (each dataset is loaded once)."""
+        if self.lookback < 1:
+            raise ValueError(f"`lookback` must be a positive integer, got `{self.lookback}`.")
+        jobs = []
+        for dataset in self.datasets:
+            spec = get_spec(dataset)
+            for horizon in self.horizons or spec.horizons:
+                if horizon < 1:
+                    raise ValueError(f"`horizon` must be a positive integer, got `{horizon}`.")
+                for name in self.models:
+                    config = model_config(
+                        name,
+                        spec.name,
+                        horizon,
+                        scale=self.scale,  # type: ignore[arg-type]
+                        backbone=self.backbone,
+                        pretrained=self.pretrained,
+                    )
+                    caps = self.caps or (self.tier.caps_for(name) if self.tier else TrainingCaps())
+                    for seed in self.seeds:
+                        jobs.append(
+                            Job(
+                                dataset=spec.name,
+                                horizon=horizon,
+                                lookback=self.lookback,
+                                model=config,
+                                seed=seed,
+                                caps=caps,
+                                tier=self.tier.name if self.tier else "custom",
+                            )
+                        )
+        return jobs
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How jobs run (not part of their identity).
+
+    Parameters
+    ----------
+    output_dir
+        Results directory; job files go to ``<output_dir>/runs``.
+    data_dir
+        Dataset directory (``None``: ``$DARTS_TIMESCLIP_DATA`` or the project's default).
+    progress_bar
+        Show Lightning's progress bar during training.
+    accelerator
+        Lightning accelerator.
+    command
+        The command line, recorded in every result file.
+    """
+
+    output_dir: Path
+    data_dir: Path | None = None
+    progress_bar: bool = False
+    accelerator: str = "auto"
+    command: str = ""
+
+
+def result_path(output_dir: Path, job: Job) -> Path:
+    """Where a job's result file lives."""
+    return output_dir / RUNS_DIR / f"{job.run_id}.json"
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON through a temporary file in the same directory and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_finished(path: Path) -> bool:
+    """Whether a job's result file exists and is complete."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("status") == "done"
+    except (OSError, ValueError):
+        return False
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 -- libraries below draw from the legacy global RNG
+    torch.manual_seed(seed)
+
+
+def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, Any]:
+    """Train one model, score it on every test window, and return its result record.
+
+    Parameters
+    ----------
+    job
+        The job.
+    data
+        The job's dataset, prepared for ``job.lookback``.
+    settings
+        Run settings.
+
+    Returns
+    -------
+    dict
+        The result record (see ``benchmarks/README.md`` for the fields).
+    """
+    import torch
+
+    from benchmarks.callbacks import make_callbacks
+    from benchmarks.machine import PeakMemory, describe_machine
+    from benchmarks.models import build_model, effective_epochs
+    from benchmarks.protocol import score_test_windows
+
+    borders = data.borders
+    n_train_windows = borders.n_windows("train", job.lookback, job.horizon)
+    n_val_windows = borders.n_windows("val", job.lookback, job.horizon)
+    if n_train_windows < 1 or n_val_windows < 1:
+        raise ValueError(
+            f"`horizon={job.horizon}` with `lookback={job.lookback}` leaves {n_train_windows} train "
+            f"and {n_val_windows} validation windows in `{job.dataset}`."
+        )
+    if job.caps.max_samples_per_ts is not None:
+        n_train_windows = min(n_train_windows, job.caps.max_samples_per_ts)
+
+    _seed_everything(job.seed)
+    best, callbacks = make_callbacks(job.model.patience)
+    model = build_model(
+        job.model,
+        lookback=job.lookback,
+        horizon=job.horizon,
+        seed=job.seed,
+        caps=job.caps,
+        n_train_windows=n_train_windows,
+        callbacks=callbacks,
+        progress_bar=settings.progress_bar,
+        accelerator=settings.accelerator,
+    )
+    memory = PeakMemory()
+    memory.start()
+    start = time.perf_counter()
+    loader_kwargs = {"pin_memory": torch.cuda.is_available()}
+    model.fit(
+        data.split_series("train"),
+        val_series=data.split_series("val"),
+        max_samples_per_ts=job.caps.max_samples_per_ts,
+        dataloader_kwargs=loader_kwargs,
+    )
+    train_seconds = time.perf_counter() - start
+    # read now: predicting replaces `model.trainer`
+    epochs_run, optimizer_steps = model.trainer.current_epoch, model.trainer.global_step
+    start = time.perf_counter()
+    score = score_test_windows(model, data, job.horizon, dataloader_kwargs=loader_kwargs)
+    inference_seconds = time.perf_counter() - start
+    peak_mb = memory.stop()
+
+    module = model.model
+    n_params = sum(p.numel() for p in module.parameters())
+    n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return {
+        "schema": RESULT_SCHEMA,
+        "status": "done",
+        "run_id": job.run_id,
+        "dataset": job.dataset,
+        "horizon": job.horizon,
+        "lookback": job.lookback,
+        "model": job.model.name,
+        "seed": job.seed,
+        "tier": job.tier,
+        "metrics": {
+            "mse": score.mse,
+            "mae": score.mae,
+            "n_test_windows": score.n_windows,
+            "scale": METRIC_SCALE,
+        },
+        "timing": {"train_seconds": train_seconds, "inference_seconds": inference_seconds},
+        "parameters": {"total": n_params, "trainable": n_trainable},
+        "memory": {"peak_mb": peak_mb, "kind": memory.kind},
+        "budget": {
+            **job.caps.to_dict(),
+            "configured_epochs": job.model.n_epochs,
+            "epoch_limit": effective_epochs(job.model, job.caps),
+            "epochs_run": int(epochs_run),
+            "optimizer_steps": int(optimizer_steps),
+            "train_windows_per_epoch": n_train_windows,
+            "val_windows": n_val_windows,
+            "best_epoch": best.best_epoch,
+            "best_val_loss": best.best_loss,
+        },
+        "backbone": job.model.backbone,
+        "pretrained": job.model.pretrained,
+        "model_config": job.model.to_dict(),
+        "data": {
+            "file": data.dataset.path.name,
+            "rows": int(data.dataset.values.shape[0]),
+            "variates": int(data.dataset.values.shape[1]),
+            "splits": {"train": borders.train, "val": borders.val, "test": borders.test},
+        },
+        "example_window": score.example,
+        "machine": describe_machine(),
+        "command": settings.command,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+JobRunner = Callable[[Job, PreparedData, RunSettings], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a sweep did: run ids completed now, skipped as already finished, and failed."""
+
+    completed: tuple[str, ...]
+    skipped: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def run_sweep(
+    jobs: Sequence[Job],
+    settings: RunSettings,
+    job_runner: JobRunner = run_job,
+    keep_going: bool = False,
+) -> SweepSummary:
+    """Run every job that has no finished result file yet.
+
+    Parameters
+    ----------
+    jobs
+        The sweep.
+    settings
+        Run settings.
+    job_runner
+        Function that runs one job (replaceable in tests).
+    keep_going
+        Log a failing job and continue instead of raising.
+
+    Returns
+    -------
+    SweepSummary
+        Completed, skipped and failed run ids.
+    """
+    from benchmarks.protocol import prepare
+    from benchmarks.registry import read_dataset
+
+    completed: list[str] = []
+    skipped: list[str] = []
+    failed: list[str] = []
+    prepared: dict[tuple[str, int], PreparedData] = {}
+    pending = [job for job in jobs if not is_finished(result_path(settings.output_dir, job))]
+    skipped = [job.run_id for job in jobs if job not in pending]
+    if skipped:
+        logger.info("Skipping %d finished job(s) of %d.", len(skipped), len(jobs))
+    sweep_start = time.perf_counter()
+    for index, job in enumerate(pending, start=1):
+        key = (job.dataset, job.lookback)
+        if key not in prepared:
+            prepared.clear()  # jobs are dataset-major: keep one dataset in memory
+            prepared[key] = _prepare(job, settings, read_dataset, prepare)
+        logger.info("[%d/%d] %s (%s) ...", index, len(pending), job.describe(), job.run_id)
+        job_start = time.perf_counter()
+        try:
+            result = job_runner(job, prepared[key], settings)
+        except Exception:
+            if not keep_going:
+                raise
+            logger.exception("[%d/%d] %s failed", index, len(pending), job.describe())
+            failed.append(job.run_id)
+            continue
+        write_json_atomic(result_path(settings.output_dir, job), result)
+        completed.append(job.run_id)
+        elapsed = time.perf_counter() - sweep_start
+        eta = elapsed / index * (len(pending) - index)
+        metrics = result.get("metrics", {})
+        logger.info(
+            "[%d/%d] done in %.0fs: mse=%.4f mae=%.4f (sweep elapsed %.0fs, about %.0fs left)",
+            index,
+            len(pending),
+            time.perf_counter() - job_start,
+            metrics.get("mse", float("nan")),
+            metrics.get("mae", float("nan")),
+            elapsed,
+            eta,
+        )
+    return SweepSummary(tuple(completed), tuple(skipped), tuple(failed))
+
+
+def _prepare(job: Job, settings: RunSettings, read_dataset, prepare) -> PreparedData:
+    dataset = read_dataset(get_spec(job.dataset), settings.data_dir)
+    return prepare(dataset, job.lookback)
+
+
+def load_results(output_dir: Path) -> list[dict[str, Any]]:
+    """Every finished result record under ``<output_dir>/runs``, sorted by run id."""
+    runs = output_dir / RUNS_DIR
+    records = []
+    for path in sorted(runs.glob("*.json")) if runs.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            logger.warning("Ignoring unreadable result file %s", path)
+            continue
+        if record.get("status") == "done":
+            records.append(record)
+    return records
+
+
+def command_line(argv: Iterable[str] | None = None) -> str:
+    """The command as typed, for the record: ``python -m benchmarks ...``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(["python -m benchmarks", *args])
