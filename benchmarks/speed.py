@@ -1,0 +1,165 @@
+"""Speed and size figures of darts-timesclip on this machine (not a test: it prints measurements).
+
+Usage::
+
+    python -m benchmarks.speed --data-dir ../shared/data [--windows 2048] [--skip-training]
+
+Prints, as Markdown tables:
+
+1. chart rendering throughput: the batched torch rasteriser against matplotlib drawing into one reused figure
+   (``set_ydata`` + ``draw``, the fast matplotlib way), at the compact preset's and ViT-B/16's image sizes;
+2. parameter counts (total / trainable) of TimesCLIP on each backbone preset and on ViT-B/16 with random weights;
+3. training epoch time of the ``compact`` preset on the ETTh1 train split (L = 96, H = 96), with and without
+   the frozen-vision embedding cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+
+def _machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} CPU"
+
+
+def rendering_figures(n_images: int = 448, length: int = 96, repeats: int = 3) -> list[tuple]:
+    from darts_timesclip.network.chart_rendering import (
+        minmax_scale,
+        render_line_charts,
+        render_line_charts_matplotlib,
+        variate_colours,
+    )
+
+    gen = torch.Generator().manual_seed(0)
+    rows = minmax_scale(torch.cumsum(torch.randn(n_images, length, generator=gen), dim=-1))
+    colours = variate_colours(n_images)
+    out = []
+    for size in (64, 224):
+        render_line_charts(rows, colours, size)  # warm-up
+        best = min(_timed(render_line_charts, rows, colours, size) for _ in range(repeats))
+        n_mpl = min(n_images, 200)
+        mpl = _timed(render_line_charts_matplotlib, rows[:n_mpl].numpy(), colours[:n_mpl].numpy(), size)
+        out.append((size, n_images / best, n_mpl / mpl))
+    return out
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def parameter_figures(lookback: int = 96, horizon: int = 96, n_variates: int = 7) -> list[tuple]:
+    from darts_timesclip.backbones import PRESETS, resolve_backbone
+    from darts_timesclip.network import TimesCLIPNetwork
+
+    rows = []
+    for name in (*PRESETS, "openai/clip-vit-base-patch16"):
+        spec = resolve_backbone(name, pretrained=False)
+        net = TimesCLIPNetwork(lookback, horizon, n_variates, spec.vision_config, spec.text_config)
+        total = sum(p.numel() for p in net.parameters())
+        trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        rows.append((name, spec.image_size, total, trainable))
+        del net
+    return rows
+
+
+class _EpochTimer:
+    """Lightning callback that records the wall time of each training epoch."""
+
+    def __init__(self) -> None:
+        import pytorch_lightning as pl
+
+        class _Callback(pl.Callback):
+            def __init__(cb) -> None:
+                cb.times: list[float] = []
+
+            def on_train_epoch_start(cb, trainer, pl_module) -> None:
+                cb._start = time.perf_counter()
+
+            def on_train_epoch_end(cb, trainer, pl_module) -> None:
+                cb.times.append(time.perf_counter() - cb._start)
+
+        self.callback = _Callback()
+
+
+def training_figures(data_dir: str | None, windows: int, epochs: int = 2, batch_size: int = 32) -> tuple[str, list]:
+    from darts import TimeSeries
+
+    from darts_timesclip import TimesCLIPModel
+
+    lookback, horizon = 96, 96
+    try:
+        from benchmarks.protocol import prepare
+        from benchmarks.registry import get_spec, read_dataset
+
+        data = prepare(read_dataset(get_spec("ETTh1"), data_dir), lookback)
+        train = data.split_series("train")
+        source = "ETTh1 train split (standardised)"
+    except FileNotFoundError:
+        rng = np.random.default_rng(0)
+        values = np.cumsum(rng.standard_normal((8640, 7)), axis=0).astype(np.float32)
+        train = TimeSeries.from_values(values)
+        source = "synthetic random walk of ETTh1's train shape (ETTh1 not found)"
+    rows = []
+    for cache_mb in (1024.0, 0.0):
+        timer = _EpochTimer()
+        model = TimesCLIPModel(
+            lookback,
+            horizon,
+            backbone="compact",
+            batch_size=batch_size,
+            n_epochs=epochs,
+            embedding_cache_mb=cache_mb,
+            random_state=0,
+            pl_trainer_kwargs={
+                "accelerator": "cpu",
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+                "logger": False,
+                "enable_checkpointing": False,
+                "callbacks": [timer.callback],
+            },
+        )
+        model.fit(train, max_samples_per_ts=windows)
+        rows.append(("on" if cache_mb else "off", timer.callback.times))
+    n_windows = min(windows, len(train) - lookback - horizon + 1) if windows else len(train) - lookback - horizon + 1
+    return f"{source}, {n_windows} windows x 7 variates, batch {batch_size}", rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None, help="directory with ETTh1.csv[.gz] (or $DARTS_TIMESCLIP_DATA)")
+    parser.add_argument("--windows", type=int, default=0, help="training windows per epoch (0: all)")
+    parser.add_argument("--skip-training", action="store_true", help="only rendering and parameter figures")
+    args = parser.parse_args(argv)
+
+    print(f"Machine: {_machine()}; every backbone has random weights.\n")
+    print("| image size | torch rasteriser (img/s) | matplotlib, reused figure (img/s) | speed-up |")
+    print("|---|---|---|---|")
+    for size, ours, mpl in rendering_figures():
+        print(f"| {size}x{size} | {ours:,.0f} | {mpl:,.0f} | {ours / mpl:.1f}x |")
+
+    print("\n| backbone | chart size | parameters | trainable (vision frozen) |")
+    print("|---|---|---|---|")
+    for name, size, total, trainable in parameter_figures():
+        print(f"| {name} | {size} | {total / 1e6:.2f} M | {trainable / 1e6:.2f} M |")
+
+    if not args.skip_training:
+        what, rows = training_figures(args.data_dir, args.windows or None)
+        print(f"\nTraining epochs, `compact` preset, L=96, H=96, {what}:\n")
+        print("| embedding cache | epoch 1 (s) | later epochs (s) |")
+        print("|---|---|---|")
+        for cache, times in rows:
+            later = ", ".join(f"{t:.0f}" for t in times[1:])
+            print(f"| {cache} | {times[0]:.0f} | {later} |")
+
+
+if __name__ == "__main__":
+    main()
