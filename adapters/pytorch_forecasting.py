@@ -1,0 +1,576 @@
+"""``TimesCLIP`` for pytorch-forecasting 1.x: a thin ``BaseModelWithCovariates`` over the shared network.
+
+The layers are those of the Darts model (:class:`~darts_timesclip.network.TimesCLIPNetwork`, unchanged); this module
+only maps pytorch-forecasting batches onto it:
+
+- the encoder window of every target and of every real-valued time-varying covariate becomes one variate of
+  ``x [B, L, V]``, targets first (the network forecasts the first ``n_targets`` variates only);
+- the network sees ``encoder_cont``, i.e. values as scaled by the dataset (its ``target_normalizer`` and
+  ``scalers``), and its forecast is returned to the target's scale by pytorch-forecasting's ``transform_output``,
+  as in every pytorch-forecasting model. TimesCLIP normalises each window itself, so an affine normalizer (the
+  default ``EncoderNormalizer`` / ``GroupNormalizer`` without transformation, standard scalers) does not change
+  the forecast beyond float rounding; a transforming one (``"log"``, ``"softplus"``) makes TimesCLIP forecast in
+  the transformed space;
+- known-future reals (``time_varying_known_reals``) take part through their encoder window like any other
+  covariate; their future (decoder) values are not used: TimesCLIP has no decoder inputs, like the Darts model
+  with past covariates.
+
+Requires the ``pytorch-forecasting`` extra: ``pip install "darts-timesclip[pytorch-forecasting]"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from copy import copy
+from typing import Any
+
+import torch
+from pytorch_forecasting.data import TimeSeriesDataSet
+from pytorch_forecasting.data.encoders import NaNLabelEncoder
+from pytorch_forecasting.metrics import (
+    MAE,
+    MAPE,
+    MASE,
+    RMSE,
+    SMAPE,
+    CrossEntropy,
+    DistributionLoss,
+    MultiLoss,
+    PoissonLoss,
+    QuantileLoss,
+    TweedieLoss,
+)
+from pytorch_forecasting.metrics.base_metrics import Metric
+from pytorch_forecasting.models.base import BaseModelWithCovariates
+from pytorch_forecasting.utils import to_list
+from torch import nn
+
+from darts_timesclip.backbones import DEFAULT_BACKBONE, load_pretrained_towers, resolve_backbone
+from darts_timesclip.network import TimesCLIPNetwork
+from darts_timesclip.network.patching import num_patches
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TimesCLIP"]
+
+#: Losses whose network outputs are not values on the target's scale (log-rates, distribution parameters, class
+#: scores); TimesCLIP de-normalises every output as a location, so it cannot produce them.
+_UNSUPPORTED_LOSSES: tuple[type, ...] = (DistributionLoss, PoissonLoss, TweedieLoss, CrossEntropy)
+
+
+class TimesCLIP(BaseModelWithCovariates):
+    """TimesCLIP [1]_ for pytorch-forecasting: aligned visual and numeric views of a series.
+
+    Build it with :meth:`from_dataset`; see the module docstring for how a ``TimeSeriesDataSet`` maps onto the
+    network.
+    """
+
+    def __init__(
+        self,
+        context_length: int,
+        prediction_length: int,
+        output_size: int | list[int] = 1,
+        backbone: str = DEFAULT_BACKBONE,
+        pretrained: bool | None = None,
+        patch_length: int = 16,
+        patch_stride: int = 8,
+        use_vision: bool = True,
+        use_alignment: bool = True,
+        use_variate_selection: bool = True,
+        alignment_weight: float = 0.1,
+        freeze_vision: bool = True,
+        text_tower_lr: float = 1e-4,
+        cosine_schedule: bool = True,
+        dropout: float = 0.1,
+        embedding_cache_mb: float = 1024.0,
+        vision_chunk_size: int = 256,
+        learning_rate: float | list[float] = 1e-3,
+        optimizer: str | Any = "adamw",
+        weight_decay: float = 0.01,
+        loss: Metric | MultiLoss | None = None,
+        logging_metrics: nn.ModuleList | None = None,
+        static_categoricals: list[str] | None = None,
+        static_reals: list[str] | None = None,
+        time_varying_categoricals_encoder: list[str] | None = None,
+        time_varying_categoricals_decoder: list[str] | None = None,
+        categorical_groups: dict[str, list[str]] | None = None,
+        time_varying_reals_encoder: list[str] | None = None,
+        time_varying_reals_decoder: list[str] | None = None,
+        embedding_sizes: dict[str, tuple[int, int]] | None = None,
+        embedding_paddings: list[str] | None = None,
+        embedding_labels: dict[str, Any] | None = None,
+        x_reals: list[str] | None = None,
+        x_categoricals: list[str] | None = None,
+        backbone_vision_config: dict[str, Any] | None = None,
+        backbone_text_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """TimesCLIP: forecasting with aligned visual and numeric views of a series [1]_.
+
+        Use :meth:`from_dataset`, which derives every dataset-dependent argument (lengths, output sizes,
+        variables). Each variate of an input window is seen twice: as a line chart encoded by a CLIP vision tower
+        (frozen) and as patches encoded by a CLIP text transformer (fine-tuned). A contrastive loss aligns the two
+        views; a variate-selection block lets every variate attend to all others; a linear generator forecasts each
+        target from its patch tokens and its selected token.
+
+        The training loss is ``loss`` plus ``alignment_weight`` times the alignment loss. Logged per stage:
+        ``{stage}_forecast_loss``, ``{stage}_alignment_loss`` and ``{stage}_loss``; ``train_loss`` is the optimised
+        total, ``val_loss`` the forecast loss alone (what early stopping and checkpoint selection should track).
+
+        Parameters
+        ----------
+        context_length
+            Encoder length, the window TimesCLIP sees (from the dataset's ``max_encoder_length``).
+        prediction_length
+            Decoder length, the forecast horizon (from the dataset's ``max_prediction_length``).
+        output_size
+            Outputs per time step and target (from the loss: the number of quantiles for ``QuantileLoss``, else 1),
+            or one per target; all targets must have the same. Default: ``1``.
+        backbone
+            CLIP backbone: a hub id, a local directory saved with ``CLIPModel.save_pretrained``, or a random-weight
+            preset (``"compact"``, a CPU-sized model; ``"tiny"``, for tests). Default:
+            ``"openai/clip-vit-base-patch16"``, the paper's.
+        pretrained
+            Load the backbone's pretrained weights (``True``) or use its architecture with random weights
+            (``False``). Default: ``None``, pretrained for hub ids and directories, random for presets.
+        patch_length
+            Length of the patches of the numeric view. Default: ``16``.
+        patch_stride
+            Step between patches. Default: ``8``.
+        use_vision
+            Use the chart (vision) view. Default: ``True``.
+        use_alignment
+            Add the contrastive alignment loss (needs ``use_vision``). Default: ``True``.
+        use_variate_selection
+            Use the variate-selection block. Default: ``True``.
+        alignment_weight
+            Weight of the alignment loss. Default: ``0.1`` (paper).
+        freeze_vision
+            Keep the CLIP vision tower frozen (paper). Default: ``True``.
+        text_tower_lr
+            Learning rate of the pretrained text transformer; every other parameter uses ``learning_rate``.
+            Default: ``1e-4`` (paper).
+        cosine_schedule
+            Decay every learning rate to 0 by a per-step cosine over all training steps (as the Darts model does),
+            in place of pytorch-forecasting's ``ReduceLROnPlateau``. Needs a scalar ``learning_rate`` and a
+            trainer with a finite ``max_epochs`` or ``max_steps``. Default: ``True``.
+        dropout
+            Dropout of the variate selection and the generator. Default: ``0.1``.
+        embedding_cache_mb
+            Memory bound, in MiB, of the cache of frozen vision embeddings; ``0`` disables it. Default: ``1024``.
+        vision_chunk_size
+            Charts rendered and encoded per pass. Default: ``256``.
+        learning_rate
+            Learning rate of everything but the text transformer (a list: per-epoch schedule, with
+            ``cosine_schedule=False``). Default: ``1e-3``.
+        optimizer
+            Any optimizer that :class:`~pytorch_forecasting.models.base.BaseModel` accepts. Default: ``"adamw"``.
+        weight_decay
+            Weight decay. Default: ``0.01`` (AdamW's, as in the Darts model).
+        loss
+            Point metrics (``MAE``, ``RMSE``, ``SMAPE``, ``MAPE``, ``MASE``, ...), ``QuantileLoss``, or a
+            ``MultiLoss`` of them for several targets. Distribution losses, ``PoissonLoss``, ``TweedieLoss`` and
+            ``CrossEntropy`` are not supported. Default: ``RMSE()`` (the paper trains on the MSE).
+        logging_metrics
+            Metrics logged in training and validation. Default: ``SMAPE, MAE, RMSE, MAPE, MASE``.
+        static_categoricals, static_reals, time_varying_categoricals_encoder, time_varying_categoricals_decoder,
+        categorical_groups, time_varying_reals_encoder, time_varying_reals_decoder, embedding_sizes,
+        embedding_paddings, embedding_labels, x_reals, x_categoricals
+            The dataset's variables, set by :meth:`from_dataset`. Static and categorical variables are not
+            supported; ``time_varying_reals_decoder`` (future values of known reals) are not used.
+        backbone_vision_config, backbone_text_config
+            Set by the model itself (the resolved backbone), so that checkpoints rebuild the network without the
+            backbone's files; when given, no pretrained weights are loaded. Leave them ``None``.
+        **kwargs
+            Other arguments of :class:`~pytorch_forecasting.models.base.BaseModel` (``log_interval``,
+            ``optimizer_params``, ``reduce_on_plateau_patience``, ...).
+
+        References
+        ----------
+        .. [1] S. Dong, W. Fan, T. Wu, Y. Fu, "Teaching Time Series to See and Speak: Forecasting with Aligned
+               Visual and Textual Perspectives", arXiv:2506.24124, 2025.
+
+        Examples
+        --------
+        >>> from lightning.pytorch import Trainer
+        >>> from darts_timesclip.adapters.pytorch_forecasting import TimesCLIP
+        >>> model = TimesCLIP.from_dataset(training, backbone="compact")  # doctest: +SKIP
+        >>> Trainer(max_epochs=5).fit(model, train_dataloader, val_dataloader)  # doctest: +SKIP
+        >>> model.predict(val_dataloader, mode="prediction", return_index=True)  # doctest: +SKIP
+        """
+        # no mutable defaults: None stands for "none of these"
+        static_categoricals = static_categoricals or []
+        static_reals = static_reals or []
+        time_varying_categoricals_encoder = time_varying_categoricals_encoder or []
+        time_varying_categoricals_decoder = time_varying_categoricals_decoder or []
+        categorical_groups = categorical_groups or {}
+        time_varying_reals_encoder = time_varying_reals_encoder or []
+        time_varying_reals_decoder = time_varying_reals_decoder or []
+        embedding_sizes = embedding_sizes or {}
+        embedding_paddings = embedding_paddings or []
+        embedding_labels = embedding_labels or {}
+        x_reals = x_reals or []
+        x_categoricals = x_categoricals or []
+        loss = RMSE() if loss is None else loss
+        if logging_metrics is None:
+            logging_metrics = nn.ModuleList([SMAPE(), MAE(), RMSE(), MAPE(), MASE()])
+
+        _check_hyperparameters(
+            context_length=context_length,
+            prediction_length=prediction_length,
+            patch_length=patch_length,
+            patch_stride=patch_stride,
+            use_vision=use_vision,
+            use_alignment=use_alignment,
+            alignment_weight=alignment_weight,
+            text_tower_lr=text_tower_lr,
+            dropout=dropout,
+            embedding_cache_mb=embedding_cache_mb,
+            vision_chunk_size=vision_chunk_size,
+        )
+        if cosine_schedule and isinstance(learning_rate, list | tuple):
+            raise ValueError(
+                f"`learning_rate={learning_rate}` is a per-epoch schedule, which `cosine_schedule=True` would "
+                "replace; pass `cosine_schedule=False` to use it."
+            )
+        if kwargs.get("monotone_constraints"):
+            raise ValueError(
+                "`monotone_constraints` act on decoder covariates, which TimesCLIP does not use; leave them empty."
+            )
+        _check_variables(static_categoricals + static_reals, time_varying_categoricals_encoder)
+        _check_loss(loss)
+        output_sizes = to_list(output_size)
+        if len(set(output_sizes)) != 1:
+            raise ValueError(
+                f"`output_size={output_size}`: TimesCLIP forecasts every target with one generator and thus the "
+                "same number of outputs; use losses with the same number of outputs (e.g. the same quantiles) for "
+                "all targets."
+            )
+
+        if backbone_vision_config is None or backbone_text_config is None:
+            spec = resolve_backbone(backbone, pretrained)
+            backbone_vision_config, backbone_text_config = spec.vision_config, spec.text_config
+            load_weights = spec.pretrained
+        else:  # rebuilt from a checkpoint: its state dict holds the weights
+            spec, load_weights = None, False
+        max_positions = int(backbone_text_config["max_position_embeddings"])
+        n_tokens = num_patches(context_length, patch_length, patch_stride) + 1
+        if n_tokens > max_positions:
+            raise ValueError(
+                f"`context_length={context_length}` with `patch_length={patch_length}` and `patch_stride="
+                f"{patch_stride}` gives {n_tokens - 1} patches plus a summary token, more than the {max_positions} "
+                f"positions of `{backbone}`'s text tower; increase `patch_length` or `patch_stride`."
+            )
+
+        # saves the local values: the resolved backbone configurations travel with checkpoints
+        self.save_hyperparameters(ignore=["loss", "logging_metrics"])  # BaseModel keeps these two itself
+        super().__init__(
+            loss=loss,
+            logging_metrics=logging_metrics,
+            learning_rate=learning_rate,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            **kwargs,
+        )
+
+        targets = self.target_names
+        missing = [name for name in targets if name not in x_reals]
+        if missing:
+            raise ValueError(
+                f"Targets {missing} are not among the dataset's real-valued inputs {x_reals}: list them in the "
+                "`TimeSeriesDataSet`'s `time_varying_unknown_reals`, and build the model with "
+                "`TimesCLIP.from_dataset(dataset, ...)`."
+            )
+        covariates = [name for name in time_varying_reals_encoder if name not in targets]
+        self.variate_names: list[str] = targets + covariates
+        # columns of `encoder_cont` in variate order: targets first, then covariates
+        self.register_buffer(
+            "variate_positions", torch.tensor([x_reals.index(n) for n in self.variate_names]), persistent=False
+        )
+
+        self.network = TimesCLIPNetwork(
+            input_length=context_length,
+            horizon=prediction_length,
+            n_targets=len(targets),
+            vision_config=backbone_vision_config,
+            text_config=backbone_text_config,
+            patch_length=patch_length,
+            patch_stride=patch_stride,
+            parameter_kinds=("location",) * output_sizes[0],
+            use_vision=use_vision,
+            use_alignment=use_alignment,
+            use_variate_selection=use_variate_selection,
+            freeze_vision=freeze_vision,
+            dropout=dropout,
+            embedding_cache_bytes=int(embedding_cache_mb * 2**20),
+            vision_chunk_size=vision_chunk_size,
+        )
+        if load_weights:
+            vision, text = load_pretrained_towers(spec)
+            self.network.load_backbone_weights(vision if use_vision else None, text)
+            logger.info("Loaded pretrained CLIP towers from `%s`.", spec.name)
+        self._alignment_loss: torch.Tensor | None = None
+        self._defer_stage_loss = False
+
+    # ------------------------------------------------------------------------------------------------ creation
+    @classmethod
+    def from_dataset(cls, dataset: TimeSeriesDataSet, **kwargs: Any) -> TimesCLIP:
+        """Create a TimesCLIP model for a ``TimeSeriesDataSet``.
+
+        Parameters
+        ----------
+        dataset
+            The training dataset: fixed encoder and prediction lengths, real-valued targets listed in
+            ``time_varying_unknown_reals``, real-valued time-varying covariates only.
+        **kwargs
+            Hyperparameters of :meth:`__init__` (``backbone``, ``loss``, ``patch_length``, ...), except those derived
+            from the dataset (``context_length``, ``prediction_length``).
+
+        Returns
+        -------
+        TimesCLIP
+            An untrained model.
+
+        Raises
+        ------
+        ValueError
+            Where the dataset has something TimesCLIP cannot use, or a hyperparameter is invalid.
+        """
+        _check_dataset(dataset)
+        derived = {"context_length": dataset.max_encoder_length, "prediction_length": dataset.max_prediction_length}
+        for name, value in derived.items():
+            if name in kwargs and kwargs[name] != value:
+                raise ValueError(
+                    f"`{name}={kwargs[name]}` differs from the dataset's {value}; it is derived from the dataset, "
+                    "leave it out."
+                )
+        loss = kwargs.get("loss", RMSE())
+        n_targets = len(dataset.target_names)
+        if isinstance(loss, MultiLoss) and len(loss.metrics) != n_targets:
+            raise ValueError(
+                f"`loss` is a MultiLoss of {len(loss.metrics)} metrics, but the dataset has {n_targets} target(s) "
+                f"{dataset.target_names}; pass one metric per target (or one metric for a single target)."
+            )
+        new_kwargs = copy(kwargs)
+        new_kwargs.update(derived)
+        new_kwargs.update(cls.deduce_default_output_parameters(dataset, kwargs, RMSE()))
+        return super().from_dataset(dataset, **new_kwargs)
+
+    # ------------------------------------------------------------------------------------------------ forward
+    def forward(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Forecast a batch of a ``TimeSeriesDataSet`` dataloader.
+
+        Parameters
+        ----------
+        x
+            The dataloader's ``x``; reads ``encoder_cont [B, L, n_reals]``, ``encoder_lengths`` and
+            ``target_scale``.
+
+        Returns
+        -------
+        dict
+            ``prediction``: ``[B, H, output_size]`` on the target's scale, or a list of them, one per target.
+        """
+        encoder_cont = x["encoder_cont"]
+        context_length = self.hparams.context_length
+        if encoder_cont.shape[1] != context_length or bool((x["encoder_lengths"] != context_length).any()):
+            raise ValueError(
+                f"TimesCLIP needs encoder windows of exactly {context_length} steps, got lengths "
+                f"{sorted(set(x['encoder_lengths'].tolist()))}; build the dataset with "
+                f"`min_encoder_length = max_encoder_length = {context_length}`."
+            )
+        out = self.network(encoder_cont[..., self.variate_positions])
+        self._alignment_loss = out.alignment_loss
+        prediction = out.prediction  # [B, H, n_targets, output_size]
+        if isinstance(self.loss, MultiLoss):
+            per_target = [prediction[:, :, i] for i in range(prediction.shape[2])]
+            return self.to_network_output(prediction=self.transform_output(per_target, target_scale=x["target_scale"]))
+        return self.to_network_output(
+            prediction=self.transform_output(prediction[:, :, 0], target_scale=x["target_scale"])
+        )
+
+    # ------------------------------------------------------------------------------------------------ training
+    def step(
+        self, x: dict[str, torch.Tensor], y: tuple[torch.Tensor, torch.Tensor], batch_idx: int, **kwargs: Any
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """pytorch-forecasting's step, plus ``alignment_weight`` x the alignment loss, logged as the Darts model does.
+
+        The base step logs its (forecast) loss as ``{stage}_loss``; that one entry is held back and logged here as
+        ``{stage}_forecast_loss``, with ``{stage}_alignment_loss`` and ``{stage}_loss`` (the total in training).
+        """
+        self._defer_stage_loss = True
+        try:
+            log, out = super().step(x, y, batch_idx, **kwargs)
+        finally:
+            self._defer_stage_loss = False
+        alignment_loss, self._alignment_loss = self._alignment_loss, None
+        if self.predicting:
+            return log, out
+
+        stage = self.current_stage
+        forecast_loss = log["loss"]
+        log_kwargs = dict(on_step=self.training, on_epoch=True, batch_size=len(x["decoder_target"]))
+        self.log(f"{stage}_forecast_loss", forecast_loss.detach(), **log_kwargs)
+        total = forecast_loss
+        if alignment_loss is not None:
+            self.log(f"{stage}_alignment_loss", alignment_loss.detach(), **log_kwargs)
+            total = forecast_loss + self.hparams.alignment_weight * alignment_loss
+        reported = total if stage == "train" else forecast_loss
+        self.log(f"{stage}_loss", reported.detach(), prog_bar=True, **log_kwargs)
+        log["loss"] = total
+        return log, out
+
+    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        """``BaseModel.log``, except for the ``{stage}_loss`` entry of the base step (see :meth:`step`)."""
+        if self._defer_stage_loss and name == f"{self.current_stage}_loss":
+            return
+        super().log(name, value, *args, **kwargs)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """pytorch-forecasting's optimizer with the text tower at ``text_tower_lr``; a per-step cosine by default."""
+        text_params = self.network.text_tower_parameters()
+        text_ids = {id(p) for p in text_params}
+        other = [p for p in self.parameters() if p.requires_grad and id(p) not in text_ids]
+        groups = [{"params": other}, {"params": text_params, "lr": self.hparams.text_tower_lr}]
+        groups = [g for g in groups if g["params"]]
+        # BaseModel builds its optimizer (by name, class or callable) from `self.parameters()`. Torch optimizers take
+        # parameter groups in its place, so shadowing `parameters` for this one call keeps all of that logic.
+        self.parameters = lambda *args, **kwargs: [dict(g) for g in groups]
+        try:
+            config = super().configure_optimizers()
+        finally:
+            del self.parameters
+        if not self.hparams.cosine_schedule:
+            return config
+
+        total_steps = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total_steps):
+            raise ValueError(
+                "`cosine_schedule=True` needs a finite number of training steps; set the trainer's `max_epochs` or "
+                "`max_steps`, or pass `cosine_schedule=False`."
+            )
+        optimizer = config["optimizer"]
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(total_steps)), eta_min=0.0)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+def _check_hyperparameters(
+    context_length: int,
+    prediction_length: int,
+    patch_length: int,
+    patch_stride: int,
+    use_vision: bool,
+    use_alignment: bool,
+    alignment_weight: float,
+    text_tower_lr: float,
+    dropout: float,
+    embedding_cache_mb: float,
+    vision_chunk_size: int,
+) -> None:
+    """The checks of :class:`~darts_timesclip.TimesCLIPModel`, for pytorch-forecasting's parameter names."""
+    for name, value in (
+        ("context_length", context_length),
+        ("prediction_length", prediction_length),
+        ("patch_length", patch_length),
+        ("patch_stride", patch_stride),
+        ("vision_chunk_size", vision_chunk_size),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
+    if context_length < 2:
+        raise ValueError(f"`context_length` must be at least 2 (a chart needs two points), got {context_length}.")
+    if patch_length > context_length:
+        raise ValueError(f"`patch_length={patch_length}` is longer than `context_length={context_length}`.")
+    if patch_stride > patch_length:
+        raise ValueError(
+            f"`patch_stride={patch_stride}` is longer than `patch_length={patch_length}`: values would be skipped."
+        )
+    for name, value in (("alignment_weight", alignment_weight), ("embedding_cache_mb", embedding_cache_mb)):
+        if not value >= 0:  # also rejects NaN
+            raise ValueError(f"`{name}` must be >= 0, got {value}.")
+    if not text_tower_lr > 0:
+        raise ValueError(f"`text_tower_lr` must be > 0, got {text_tower_lr}.")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+    if use_alignment and not use_vision:
+        raise ValueError("`use_alignment=True` needs `use_vision=True`; pass `use_alignment=False` without vision.")
+
+
+def _check_variables(static: list[str], categoricals: list[str]) -> None:
+    if static:
+        raise ValueError(
+            f"TimesCLIP has no static covariates, but the dataset has {static} (`static_reals`, "
+            "`static_categoricals`, `add_target_scales=True` or `add_encoder_length=True`); leave them out."
+        )
+    if categoricals:
+        raise ValueError(
+            f"TimesCLIP takes real-valued covariates only, but the dataset has the time-varying categoricals "
+            f"{categoricals}; leave them out or encode them as reals (e.g. one-hot columns)."
+        )
+
+
+def _check_loss(loss: Metric | MultiLoss) -> None:
+    metrics = loss.metrics if isinstance(loss, MultiLoss) else [loss]
+    for metric in metrics:
+        if isinstance(metric, _UNSUPPORTED_LOSSES):
+            raise ValueError(
+                f"`loss={type(metric).__name__}()` is not supported: its network outputs are not values on the "
+                "target's scale, which TimesCLIP returns. Use a point metric (MAE, RMSE, SMAPE, MAPE, MASE) or "
+                "QuantileLoss."
+            )
+    if isinstance(loss, MultiLoss):
+        sizes = {len(m.quantiles) if isinstance(m, QuantileLoss) else 1 for m in metrics}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"`loss={loss}` mixes metrics with different numbers of outputs; TimesCLIP forecasts every target "
+                "with one generator: use the same kind of metric (and the same quantiles) for all targets."
+            )
+
+
+def _check_dataset(dataset: TimeSeriesDataSet) -> None:
+    """Raise ``ValueError`` for what a ``TimeSeriesDataSet`` has that TimesCLIP cannot use."""
+    if not isinstance(dataset, TimeSeriesDataSet):
+        raise ValueError(f"`dataset` must be a pytorch-forecasting `TimeSeriesDataSet`, got {type(dataset).__name__}.")
+    categorical = [
+        name
+        for name, normalizer in zip(dataset.target_names, dataset.target_normalizers, strict=True)
+        if isinstance(normalizer, NaNLabelEncoder)
+    ]
+    if categorical:
+        raise ValueError(
+            f"Targets {categorical} are categorical (their normalizer is a NaNLabelEncoder); TimesCLIP forecasts "
+            "real values only."
+        )
+    if dataset.min_encoder_length != dataset.max_encoder_length:
+        raise ValueError(
+            f"The dataset's encoder length varies (`min_encoder_length={dataset.min_encoder_length}`, "
+            f"`max_encoder_length={dataset.max_encoder_length}`); TimesCLIP sees fixed windows: make them equal."
+        )
+    if dataset.min_prediction_length != dataset.max_prediction_length:
+        raise ValueError(
+            f"The dataset's prediction length varies (`min_prediction_length={dataset.min_prediction_length}`, "
+            f"`max_prediction_length={dataset.max_prediction_length}`); TimesCLIP forecasts a fixed horizon: make "
+            "them equal."
+        )
+    if dataset.randomize_length is not None:
+        raise ValueError(
+            f"`randomize_length={dataset.randomize_length}` varies the window lengths; TimesCLIP sees fixed windows: "
+            "pass `randomize_length=None`."
+        )
+    if dataset.add_relative_time_idx:
+        raise ValueError(
+            "`add_relative_time_idx=True` adds the same ramp to every window, which carries nothing once TimesCLIP "
+            "normalises each window; pass `add_relative_time_idx=False`."
+        )
+    _check_variables(
+        dataset._static_categoricals + dataset._static_reals,
+        dataset._time_varying_known_categoricals + dataset._time_varying_unknown_categoricals,
+    )
+    missing = [name for name in dataset.target_names if name not in dataset.reals]
+    if missing:
+        raise ValueError(
+            f"Targets {missing} are not inputs of the dataset; TimesCLIP reads each target's past from the encoder: "
+            "list them in the `TimeSeriesDataSet`'s `time_varying_unknown_reals`."
+        )
