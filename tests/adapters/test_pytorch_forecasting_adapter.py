@@ -125,6 +125,16 @@ def test_text_tower_has_its_own_learning_rate(single):
     assert math.isclose(groups[0]["lr"], 0.0, abs_tol=1e-12)  # cosine schedule decayed to 0 over the 2 steps
 
 
+def test_text_tower_learning_rate_with_pytorch_forecasting_schedule():
+    """Without the cosine, pytorch-forecasting's optimizer names and per-epoch learning rates still apply."""
+    model, trainer = fit(make_dataset(), optimizer="sgd", learning_rate=[1e-2, 1e-3], cosine_schedule=False)
+    optimizer = trainer.optimizers[0]
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert [g["initial_lr"] for g in optimizer.param_groups] == [1e-2, 1e-4]
+    assert isinstance(trainer.lr_scheduler_configs[0].scheduler, torch.optim.lr_scheduler.LambdaLR)
+    assert "parameters" not in vars(model)  # the temporary shadowing of `parameters` is gone
+
+
 def test_several_targets_with_covariates():
     dataset = make_dataset(
         target=["y", "y2"],
@@ -289,7 +299,20 @@ def test_from_dataset_rejects_unsupported_datasets(dataset_kwargs, match):
         (dict(loss=NormalDistributionLoss()), r"`loss=NormalDistributionLoss\(\)` is not supported"),
         (dict(loss=MultiLoss([MAE(), MAE()])), r"MultiLoss of 2 metrics"),
     ],
-    ids=lambda v: "-".join(f"{k}" for k in v) if isinstance(v, dict) else "",
+    ids=[
+        "patch-length",
+        "patch-stride",
+        "alignment-without-vision",
+        "alignment-weight",
+        "dropout",
+        "text-tower-lr",
+        "vision-chunk-size",
+        "context-length-conflict",
+        "lr-list-with-cosine",
+        "pretrained-preset",
+        "distribution-loss",
+        "multiloss-single-target",
+    ],
 )
 def test_from_dataset_rejects_bad_hyperparameters(model_kwargs, match):
     with pytest.raises(ValueError, match=match):
