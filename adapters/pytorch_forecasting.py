@@ -263,8 +263,9 @@ class TimesCLIP(BaseModelWithCovariates):
                 f"positions of `{backbone}`'s text tower; increase `patch_length` or `patch_stride`."
             )
 
-        # saves the local values: the resolved backbone configurations travel with checkpoints
-        self.save_hyperparameters(ignore=["loss", "logging_metrics"])  # BaseModel keeps these two itself
+        # saves the local values, so the resolved backbone configurations travel with checkpoints; BaseModel keeps
+        # `loss` and `logging_metrics` itself
+        self.save_hyperparameters(ignore=["loss", "logging_metrics"])
         super().__init__(
             loss=loss,
             logging_metrics=logging_metrics,

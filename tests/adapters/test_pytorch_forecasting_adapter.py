@@ -198,6 +198,34 @@ def test_checkpoint_round_trip(single):
     torch.testing.assert_close(loaded.predict(loader(dataset), mode="prediction"), expected)
 
 
+def test_pretrained_directory_loads_and_checkpoint_needs_it_no_more(tmp_path):
+    import shutil
+
+    from transformers import CLIPConfig, CLIPModel
+
+    from darts_timesclip.backbones import PRESETS
+
+    preset = PRESETS["tiny"]
+    torch.manual_seed(123)
+    reference = CLIPModel(CLIPConfig(text_config=preset.text, vision_config=preset.vision, projection_dim=16))
+    backbone = tmp_path / "tiny-clip"
+    reference.save_pretrained(backbone)
+
+    dataset = make_dataset()
+    trainer = make_trainer(limit_train_batches=1, limit_val_batches=0)
+    model, _ = fit(dataset, trainer, backbone=str(backbone))
+    saved = reference.vision_model.state_dict()
+    assert all(torch.equal(saved[k], v) for k, v in model.network.vision.clip.state_dict().items())
+
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    shutil.rmtree(backbone)
+    loaded = TimesCLIP.load_from_checkpoint(tmp_path / "model.ckpt")
+    assert all(torch.equal(saved[k], v) for k, v in loaded.network.vision.clip.state_dict().items())
+    torch.testing.assert_close(
+        loaded.predict(loader(dataset), mode="prediction"), model.predict(loader(dataset), mode="prediction")
+    )
+
+
 @pytest.mark.xfail(
     raises=AttributeError,
     strict=False,
