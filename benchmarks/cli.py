@@ -71,9 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pretrained", action="store_true", help="load pretrained TimesCLIP backbone weights")
     run.add_argument("--max-epochs", type=_positive_int, help="cap epochs of every model (overrides the tier)")
     run.add_argument("--max-steps", type=_positive_int, help="cap optimiser steps of every model (overrides the tier)")
-    run.add_argument(
-        "--max-samples-per-ts", type=_positive_int, help="cap training windows per epoch (overrides the tier)"
-    )
+    run.add_argument("--max-samples-per-ts", type=_positive_int, help="cap train/val windows (overrides the tier)")
     run.add_argument("--accelerator", default="auto", help="Lightning accelerator (default: auto)")
     run.add_argument(
         "--progress-bar",

@@ -59,8 +59,8 @@ class TrainingCaps:
     max_steps
         Upper bound on optimiser steps. Default: ``None``.
     max_samples_per_ts
-        Train on at most this many (the most recent) training windows, Darts' ``max_samples_per_ts``.
-        Default: ``None`` (all windows).
+        Train and validate on at most this many (the most recent) windows of each split, Darts'
+        ``max_samples_per_ts``. Default: ``None`` (all windows).
     """
 
     max_epochs: int | None = None
@@ -97,7 +97,7 @@ class ModelConfig:
     lr_schedule
         Learning-rate schedule: Time-Series-Library's ``type1`` (halve every epoch after the first),
         ``type3`` (constant for 4 epochs, then x0.9 per epoch), ``constant``, ``tst`` (one-cycle
-        over all steps, PatchTST's ``TST``) or ``cosine`` (to 0 over ``n_epochs``).
+        over all steps, PatchTST's ``TST``) or ``cosine`` (to 0; TimesCLIPModel's own per-step decay).
     pct_start
         Warm-up fraction of the ``tst`` schedule.
     optimizer
@@ -317,6 +317,7 @@ def model_config(
             "use_alignment": True,
             "use_variate_selection": True,
             "alignment_weight": 0.1,
+            "text_tower_lr": 1e-4,
             **TIMESCLIP_VARIANTS[name],
         }
         config = ModelConfig(
@@ -377,11 +378,8 @@ def _lr_scheduler_kwargs(config: ModelConfig, epochs: int, steps_per_epoch: int)
                 "interval": "step",
             },
         }
-    if config.lr_schedule == "cosine":
-        return {
-            "lr_scheduler_cls": torch.optim.lr_scheduler.CosineAnnealingLR,
-            "lr_scheduler_kwargs": {"T_max": epochs, "eta_min": 0.0},
-        }
+    if config.lr_schedule not in ("type1", "type3", "constant"):
+        raise ValueError(f"`lr_schedule={config.lr_schedule!r}` is not a Darts-side schedule.")
     return {
         "lr_scheduler_cls": torch.optim.lr_scheduler.LambdaLR,
         "lr_scheduler_kwargs": {"lr_lambda": EpochLRFactor(config.lr_schedule)},
@@ -453,20 +451,21 @@ def build_model(
         "optimizer_kwargs": {"lr": config.learning_rate},
         "random_state": seed,
         "pl_trainer_kwargs": trainer_kwargs,
-        **_lr_scheduler_kwargs(config, epochs, math.ceil(n_train_windows / config.batch_size)),
     }
     arch = dict(config.architecture)
+    if config.family == "timesclip":
+        # TimesCLIPModel schedules itself (per-step cosine to 0, lower rate for the text tower)
+        return _build_timesclip(config, arch, common)
+    common.update(_lr_scheduler_kwargs(config, epochs, math.ceil(n_train_windows / config.batch_size)))
     if config.family == "darts":
         from darts.models import DLinearModel, NLinearModel
 
         model_cls = {"nlinear": NLinearModel, "dlinear": DLinearModel}[config.name]
         return model_cls(use_static_covariates=False, **arch, **common)
-    if config.family == "neuralforecast":
-        from darts.models import NeuralForecastModel
+    from darts.models import NeuralForecastModel
 
-        nf_name = {"patchtst": "PatchTST", "itransformer": "iTransformer"}[config.name]
-        return NeuralForecastModel(model=nf_name, model_kwargs=arch, use_static_covariates=False, **common)
-    return _build_timesclip(config, arch, common)
+    nf_name = {"patchtst": "PatchTST", "itransformer": "iTransformer"}[config.name]
+    return NeuralForecastModel(model=nf_name, model_kwargs=arch, use_static_covariates=False, **common)
 
 
 def _build_timesclip(config: ModelConfig, arch: dict[str, Any], common: dict[str, Any]):

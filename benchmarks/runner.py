@@ -247,8 +247,9 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
             f"`horizon={job.horizon}` with `lookback={job.lookback}` leaves {n_train_windows} train "
             f"and {n_val_windows} validation windows in `{job.dataset}`."
         )
-    if job.caps.max_samples_per_ts is not None:
+    if job.caps.max_samples_per_ts is not None:  # Darts caps the validation windows too
         n_train_windows = min(n_train_windows, job.caps.max_samples_per_ts)
+        n_val_windows = min(n_val_windows, job.caps.max_samples_per_ts)
 
     _seed_everything(job.seed)
     best, callbacks = make_callbacks(job.model.patience)

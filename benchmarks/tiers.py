@@ -55,8 +55,8 @@ TIERS: dict[str, Tier] = {
     for tier in (
         Tier(
             name="smoke",
-            description="seconds: ETTh1 H=24, tiny models, 1 epoch on 64 windows (for tests)",
-            datasets=("ETTh1",),
+            description="seconds: ILI (the smallest dataset) H=24, tiny models, 1 epoch on 64 windows",
+            datasets=("national_illness",),
             horizons=(24,),
             scale="tiny",
             caps={name: TrainingCaps(max_epochs=1, max_samples_per_ts=64) for name in ("timesclip", *BASELINES)},

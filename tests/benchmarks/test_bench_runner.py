@@ -1,0 +1,231 @@
+"""Run ids, configurations, atomic result files and resuming an interrupted sweep."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmarks.models import MODEL_NAMES, EpochLRFactor, TrainingCaps, build_model, model_config
+from benchmarks.registry import REGISTRY
+from benchmarks.runner import (
+    Job,
+    RunSettings,
+    SweepSpec,
+    is_finished,
+    load_results,
+    result_path,
+    run_sweep,
+    write_json_atomic,
+)
+from benchmarks.tiers import TIERS, get_tier
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _job(**changes) -> Job:
+    job = Job(
+        dataset="ETTh1",
+        horizon=96,
+        lookback=96,
+        model=model_config("dlinear", "ETTh1", 96),
+        seed=2021,
+        caps=TrainingCaps(max_epochs=3),
+        tier="quick",
+    )
+    return replace(job, **changes)
+
+
+def test_run_id_is_deterministic_and_readable():
+    job = _job()
+    assert job.run_id == _job().run_id
+    assert job.run_id.startswith("etth1_h96_l96_dlinear_s2021_")
+    # the tier name is informative only: the same job from another tier is the same job
+    assert _job(tier="custom").run_id == job.run_id
+
+
+def test_run_id_is_the_same_in_a_fresh_process():
+    code = (
+        "from benchmarks.runner import Job; from benchmarks.models import model_config, TrainingCaps;"
+        "print(Job('ETTh1', 96, 96, model_config('dlinear', 'ETTh1', 96), 2021, TrainingCaps(max_epochs=3)).run_id)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == _job().run_id
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"dataset": "ETTh2", "model": model_config("dlinear", "ETTh2", 96)},
+        {"horizon": 192},
+        {"lookback": 336},
+        {"seed": 1},
+        {"caps": TrainingCaps(max_epochs=4)},
+        {"caps": TrainingCaps(max_epochs=3, max_samples_per_ts=100)},
+        {"model": model_config("nlinear", "ETTh1", 96)},
+        {"model": replace(model_config("dlinear", "ETTh1", 96), learning_rate=0.001)},
+    ],
+)
+def test_run_id_changes_with_everything_that_defines_the_job(changes):
+    assert _job(**changes).run_id != _job().run_id
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("dataset", list(REGISTRY))
+def test_every_model_has_a_configuration_for_every_dataset(name, dataset):
+    config = model_config(name, dataset, REGISTRY[dataset].horizons[0])
+    assert config.name == name
+    json.dumps(config.to_dict())  # result files need plain JSON
+    assert config.backbone == ("n/a" if not name.startswith("timesclip") else "compact")
+
+
+def test_configurations_follow_the_authors_scripts():
+    patchtst = model_config("patchtst", "ETTh1", 96)
+    assert patchtst.architecture["hidden_size"] == 16 and patchtst.architecture["n_heads"] == 4
+    assert patchtst.architecture["revin_subtract_last"] is False
+    assert (patchtst.batch_size, patchtst.learning_rate, patchtst.n_epochs) == (128, 1e-4, 100)
+    assert model_config("patchtst", "ETTm1", 96).lr_schedule == "tst"
+    assert model_config("itransformer", "ETTh1", 96).architecture["hidden_size"] == 256
+    assert model_config("itransformer", "ETTh1", 336).architecture["hidden_size"] == 512
+    assert model_config("itransformer", "exchange_rate", 96).architecture["hidden_size"] == 128
+    dlinear = model_config("dlinear", "ETTh1", 96)
+    assert dlinear.architecture["shared_weights"] is True  # LTSF-Linear's individual=False
+    assert (dlinear.learning_rate, dlinear.batch_size) == (0.005, 32)
+    ablation = model_config("timesclip-no-vision", "ETTh1", 96, backbone="tiny")
+    assert ablation.architecture["use_vision"] is False and ablation.backbone == "tiny"
+
+
+def test_tiny_scale_shrinks_models():
+    assert model_config("patchtst", "ETTh1", 96, scale="tiny").architecture["hidden_size"] == 8
+    assert model_config("timesclip", "ETTh1", 96, scale="tiny").backbone == "tiny"
+
+
+def test_unknown_names_raise():
+    with pytest.raises(ValueError, match="Unknown model `lstm`"):
+        model_config("lstm", "ETTh1", 96)
+    with pytest.raises(ValueError, match="`scale`"):
+        model_config("dlinear", "ETTh1", 96, scale="huge")
+    with pytest.raises(ValueError, match="Unknown tier `huge`"):
+        get_tier("huge")
+    with pytest.raises(ValueError, match="`max_epochs` must be a positive integer"):
+        TrainingCaps(max_epochs=0)
+
+
+def test_tslib_learning_rate_schedules():
+    # TSLib sets the rate after epoch e (1-based) for epoch e+1: type1 lr * 0.5 ** (e - 1)
+    assert [EpochLRFactor("type1")(k) for k in range(4)] == [1.0, 1.0, 0.5, 0.25]
+    assert [EpochLRFactor("type3")(k) for k in range(6)] == [1.0, 1.0, 1.0, 1.0, 0.9, pytest.approx(0.81)]
+    assert EpochLRFactor("constant")(50) == 1.0
+
+
+def test_baselines_build(quiet_trainer):
+    pytest.importorskip("neuralforecast")
+    for name in ("nlinear", "dlinear", "patchtst", "itransformer"):
+        model = build_model(
+            model_config(name, "ETTh1", 96),
+            lookback=96,
+            horizon=96,
+            seed=0,
+            caps=TrainingCaps(max_epochs=2, max_steps=5),
+            n_train_windows=100,
+            callbacks=[],
+        )
+        assert model.n_epochs == 2
+        assert model.trainer_params["max_steps"] == 5
+
+
+def test_tiers_cover_the_issue():
+    assert set(TIERS) == {"smoke", "quick", "standard", "full"}
+    quick = TIERS["quick"]
+    assert quick.datasets == ("ETTh1", "exchange_rate") and quick.horizons == (96,)
+    assert set(quick.models) == {"timesclip", "nlinear", "dlinear", "patchtst", "itransformer"}
+    assert TIERS["full"].horizons is None and len(TIERS["full"].datasets) == len(REGISTRY)
+    # ablations share TimesCLIP's budget
+    assert quick.caps_for("timesclip-no-vision") == quick.caps_for("timesclip")
+
+
+def test_sweep_expansion():
+    sweep = SweepSpec(
+        datasets=("ETTh1", "national_illness"),
+        horizons=None,
+        lookback=96,
+        models=("dlinear", "patchtst"),
+        seeds=(1, 2),
+        tier=TIERS["quick"],
+    )
+    jobs = sweep.expand()
+    assert len(jobs) == (4 + 4) * 2 * 2  # registry horizons, models, seeds
+    assert {j.horizon for j in jobs if j.dataset == "national_illness"} == {24, 36, 48, 60}
+    assert {j.caps for j in jobs if j.model.name == "patchtst"} == {TrainingCaps(max_epochs=20)}
+    assert len({j.run_id for j in jobs}) == len(jobs)
+    override = replace(sweep, caps=TrainingCaps(max_steps=7)).expand()
+    assert {j.caps for j in override} == {TrainingCaps(max_steps=7)}
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "runs" / "a.json"
+    write_json_atomic(path, {"status": "done", "x": 1})
+    assert json.loads(path.read_text()) == {"status": "done", "x": 1}
+    with pytest.raises(TypeError):
+        write_json_atomic(tmp_path / "runs" / "b.json", {"status": "done", "bad": object()})
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a.json"]
+    (tmp_path / "runs" / "c.json").write_text('{"status": "do')  # a torn file is not finished
+    assert is_finished(path) and not is_finished(tmp_path / "runs" / "c.json")
+
+
+class _Interrupt(BaseException):
+    """Stands in for Ctrl-C / a killed process."""
+
+
+def test_resume_after_an_interrupted_sweep(ili_dir, tmp_path):
+    jobs = SweepSpec(
+        datasets=("national_illness",),
+        horizons=(24,),
+        lookback=24,
+        models=("nlinear", "dlinear", "patchtst"),
+        seeds=(1,),
+    ).expand()
+    settings = RunSettings(output_dir=tmp_path / "out", data_dir=ili_dir)
+    calls: list[str] = []
+
+    def interrupted_runner(job, data, _settings):
+        calls.append(job.run_id)
+        if len(calls) == 2:
+            raise _Interrupt
+        return {"status": "done", "run_id": job.run_id, "n_rows": int(data.scaled.shape[0])}
+
+    with pytest.raises(_Interrupt):
+        run_sweep(jobs, settings, job_runner=interrupted_runner)
+    assert is_finished(result_path(settings.output_dir, jobs[0]))
+    assert not result_path(settings.output_dir, jobs[1]).exists()
+    assert [p.name for p in (settings.output_dir / "runs").iterdir()] == [f"{jobs[0].run_id}.json"]
+
+    calls.clear()
+    summary = run_sweep(jobs, settings, job_runner=lambda job, data, s: {"status": "done", "run_id": job.run_id})
+    assert summary.skipped == (jobs[0].run_id,)
+    assert summary.completed == (jobs[1].run_id, jobs[2].run_id)
+    assert [r["run_id"] for r in load_results(settings.output_dir)] == sorted(j.run_id for j in jobs)
+
+    rerun = run_sweep(jobs, settings, job_runner=interrupted_runner)
+    assert rerun.completed == () and len(rerun.skipped) == 3 and calls == []
+
+
+def test_keep_going_records_failures(ili_dir, tmp_path):
+    jobs = SweepSpec(
+        datasets=("national_illness",), horizons=(24,), lookback=24, models=("nlinear", "dlinear"), seeds=(1,)
+    ).expand()
+
+    def failing_first(job, data, settings):
+        if job.model.name == "nlinear":
+            raise RuntimeError("boom")
+        return {"status": "done", "run_id": job.run_id}
+
+    settings = RunSettings(output_dir=tmp_path / "out", data_dir=ili_dir)
+    summary = run_sweep(jobs, settings, job_runner=failing_first, keep_going=True)
+    assert summary.failed == (jobs[0].run_id,) and summary.completed == (jobs[1].run_id,)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_sweep(jobs, settings, job_runner=failing_first)
