@@ -26,7 +26,7 @@ from darts_timesclip.backbones import (
     resolve_backbone,
 )
 from darts_timesclip.lightning_module import _TimesCLIPModule
-from darts_timesclip.network.patching import num_patches
+from darts_timesclip.network.hyperparameters import check_timesclip_hyperparameters
 from darts_timesclip.validation import check_components, check_finite, check_min_length
 
 logger = logging.getLogger(__name__)
@@ -151,40 +151,25 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         super().__init__(**self._extract_torch_model_params(**self.model_params))
         self.pl_module_params = self._extract_pl_module_params(**self.model_params)
 
-        _check_positive_int(input_chunk_length=input_chunk_length, output_chunk_length=output_chunk_length)
-        _check_positive_int(patch_length=patch_length, patch_stride=patch_stride, vision_chunk_size=vision_chunk_size)
-        if input_chunk_length < 2:
-            raise ValueError(
-                f"`input_chunk_length` must be at least 2 (a chart needs two points), got {input_chunk_length}."
-            )
-        if patch_length > input_chunk_length:
-            raise ValueError(f"`patch_length={patch_length}` is longer than `input_chunk_length={input_chunk_length}`.")
-        if patch_stride > patch_length:
-            raise ValueError(
-                f"`patch_stride={patch_stride}` is longer than `patch_length={patch_length}`: values would be skipped."
-            )
-        for name, value in (("alignment_weight", alignment_weight), ("embedding_cache_mb", embedding_cache_mb)):
-            if not value >= 0:  # also rejects NaN
-                raise ValueError(f"`{name}` must be >= 0, got {value}.")
-        if not text_tower_lr > 0:
-            raise ValueError(f"`text_tower_lr` must be > 0, got {text_tower_lr}.")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
-        if use_alignment and not use_vision:
-            raise ValueError("`use_alignment=True` needs `use_vision=True`; pass `use_alignment=False` without vision.")
         if kwargs.get("use_reversible_instance_norm"):
             raise ValueError("`use_reversible_instance_norm` must be False: TimesCLIP normalises every window itself.")
         self._parameter_kinds = _parameter_kinds(self.likelihood)
-
         self.backbone_spec: BackboneSpec = resolve_backbone(backbone, pretrained)
-        n_tokens = num_patches(input_chunk_length, patch_length, patch_stride) + 1
-        if n_tokens > self.backbone_spec.max_text_positions:
-            raise ValueError(
-                f"`input_chunk_length={input_chunk_length}` with `patch_length={patch_length}` and `patch_stride="
-                f"{patch_stride}` gives {n_tokens - 1} patches plus a summary token, more than the "
-                f"{self.backbone_spec.max_text_positions} positions of `{backbone}`'s text tower; increase "
-                "`patch_length` or `patch_stride`."
-            )
+        check_timesclip_hyperparameters(
+            input_chunk_length=input_chunk_length,
+            output_chunk_length=output_chunk_length,
+            patch_length=patch_length,
+            patch_stride=patch_stride,
+            use_vision=use_vision,
+            use_alignment=use_alignment,
+            alignment_weight=alignment_weight,
+            text_tower_lr=text_tower_lr,
+            dropout=dropout,
+            embedding_cache_mb=embedding_cache_mb,
+            vision_chunk_size=vision_chunk_size,
+            backbone=backbone,
+            max_text_positions=self.backbone_spec.max_text_positions,
+        )
 
         self.patch_length = patch_length
         self.patch_stride = patch_stride
@@ -291,9 +276,3 @@ class TimesCLIPModel(PastCovariatesTorchModel):
             series, past_covariates, self.input_chunk_length, "the input window", check_trained=retrain is False
         )
         return super().historical_forecasts(series, past_covariates, *args, **kwargs)
-
-
-def _check_positive_int(**values: Any) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
