@@ -8,11 +8,15 @@ tests the checkpoint with the lowest validation loss; ``BestWeights`` keeps that
 from __future__ import annotations
 
 import copy
+import logging
 import math
+import time
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping
+
+logger = logging.getLogger(__name__)
 
 
 class BestWeights(pl.Callback):
@@ -49,8 +53,31 @@ class BestWeights(pl.Callback):
             pl_module.load_state_dict(copy.deepcopy(self._state))
 
 
+class EpochLog(pl.Callback):
+    """Log one line per epoch (losses, seconds), so that long runs show progress in plain logs."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in ("train_loss", "val_loss")}
+        losses = " ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+        logger.info(
+            "  epoch %d/%d %s (%.0fs)",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            losses,
+            time.perf_counter() - self._start,
+        )
+
+
 def make_callbacks(patience: int | None) -> tuple[BestWeights, list[pl.Callback]]:
-    """Best-weights restore, plus early stopping on ``val_loss`` when ``patience`` is set.
+    """Best-weights restore, an epoch log, and early stopping on ``val_loss`` when ``patience`` is set.
 
     Returns
     -------
@@ -59,7 +86,7 @@ def make_callbacks(patience: int | None) -> tuple[BestWeights, list[pl.Callback]
         for ``pl_trainer_kwargs``.
     """
     best = BestWeights()
-    callbacks: list[pl.Callback] = [best]
+    callbacks: list[pl.Callback] = [best, EpochLog()]
     if patience is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=patience, mode="min"))
     return best, callbacks
