@@ -48,7 +48,7 @@ from torch import nn
 
 from darts_timesclip.backbones import DEFAULT_BACKBONE, load_pretrained_towers, resolve_backbone
 from darts_timesclip.network import TimesCLIPNetwork
-from darts_timesclip.network.patching import num_patches
+from darts_timesclip.network.hyperparameters import check_timesclip_hyperparameters
 
 logger = logging.getLogger(__name__)
 
@@ -216,19 +216,6 @@ class TimesCLIP(BaseModelWithCovariates):
         if logging_metrics is None:
             logging_metrics = nn.ModuleList([SMAPE(), MAE(), RMSE(), MAPE(), MASE()])
 
-        _check_hyperparameters(
-            context_length=context_length,
-            prediction_length=prediction_length,
-            patch_length=patch_length,
-            patch_stride=patch_stride,
-            use_vision=use_vision,
-            use_alignment=use_alignment,
-            alignment_weight=alignment_weight,
-            text_tower_lr=text_tower_lr,
-            dropout=dropout,
-            embedding_cache_mb=embedding_cache_mb,
-            vision_chunk_size=vision_chunk_size,
-        )
         if cosine_schedule and isinstance(learning_rate, list | tuple):
             raise ValueError(
                 f"`learning_rate={learning_rate}` is a per-epoch schedule, which `cosine_schedule=True` would "
@@ -254,14 +241,22 @@ class TimesCLIP(BaseModelWithCovariates):
             load_weights = spec.pretrained
         else:  # rebuilt from a checkpoint: its state dict holds the weights
             spec, load_weights = None, False
-        max_positions = int(backbone_text_config["max_position_embeddings"])
-        n_tokens = num_patches(context_length, patch_length, patch_stride) + 1
-        if n_tokens > max_positions:
-            raise ValueError(
-                f"`context_length={context_length}` with `patch_length={patch_length}` and `patch_stride="
-                f"{patch_stride}` gives {n_tokens - 1} patches plus a summary token, more than the {max_positions} "
-                f"positions of `{backbone}`'s text tower; increase `patch_length` or `patch_stride`."
-            )
+        check_timesclip_hyperparameters(
+            input_length=context_length,
+            output_length=prediction_length,
+            patch_length=patch_length,
+            patch_stride=patch_stride,
+            use_vision=use_vision,
+            use_alignment=use_alignment,
+            alignment_weight=alignment_weight,
+            text_tower_lr=text_tower_lr,
+            dropout=dropout,
+            embedding_cache_mb=embedding_cache_mb,
+            vision_chunk_size=vision_chunk_size,
+            backbone=backbone,
+            max_text_positions=int(backbone_text_config["max_position_embeddings"]),
+            length_names=("context_length", "prediction_length"),
+        )
 
         # saves the local values, so the resolved backbone configurations travel with checkpoints; BaseModel keeps
         # `loss` and `logging_metrics` itself
@@ -428,6 +423,14 @@ class TimesCLIP(BaseModelWithCovariates):
             return
         super().log(name, value, *args, **kwargs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pytorch-forecasting caches a namedtuple class defined inside `to_network_output` (not picklable) and
+        # Lightning attaches the trainer; both are rebuilt on use, so a pickled model leaves them out
+        state = super().__getstate__()
+        state.pop("_output_class", None)
+        state["_trainer"] = None
+        return state
+
     def configure_optimizers(self) -> dict[str, Any]:
         """pytorch-forecasting's optimizer with the text tower at ``text_tower_lr``; a per-step cosine by default."""
         text_params = self.network.text_tower_parameters()
@@ -457,48 +460,6 @@ class TimesCLIP(BaseModelWithCovariates):
 
 
 # ---------------------------------------------------------------------------------------------------- checks
-def _check_hyperparameters(
-    context_length: int,
-    prediction_length: int,
-    patch_length: int,
-    patch_stride: int,
-    use_vision: bool,
-    use_alignment: bool,
-    alignment_weight: float,
-    text_tower_lr: float,
-    dropout: float,
-    embedding_cache_mb: float,
-    vision_chunk_size: int,
-) -> None:
-    """The checks of :class:`~darts_timesclip.TimesCLIPModel`, for pytorch-forecasting's parameter names."""
-    for name, value in (
-        ("context_length", context_length),
-        ("prediction_length", prediction_length),
-        ("patch_length", patch_length),
-        ("patch_stride", patch_stride),
-        ("vision_chunk_size", vision_chunk_size),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
-    if context_length < 2:
-        raise ValueError(f"`context_length` must be at least 2 (a chart needs two points), got {context_length}.")
-    if patch_length > context_length:
-        raise ValueError(f"`patch_length={patch_length}` is longer than `context_length={context_length}`.")
-    if patch_stride > patch_length:
-        raise ValueError(
-            f"`patch_stride={patch_stride}` is longer than `patch_length={patch_length}`: values would be skipped."
-        )
-    for name, value in (("alignment_weight", alignment_weight), ("embedding_cache_mb", embedding_cache_mb)):
-        if not value >= 0:  # also rejects NaN
-            raise ValueError(f"`{name}` must be >= 0, got {value}.")
-    if not text_tower_lr > 0:
-        raise ValueError(f"`text_tower_lr` must be > 0, got {text_tower_lr}.")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
-    if use_alignment and not use_vision:
-        raise ValueError("`use_alignment=True` needs `use_vision=True`; pass `use_alignment=False` without vision.")
-
-
 def _check_variables(static: list[str], categoricals: list[str]) -> None:
     if static:
         raise ValueError(

@@ -156,8 +156,8 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         self._parameter_kinds = _parameter_kinds(self.likelihood)
         self.backbone_spec: BackboneSpec = resolve_backbone(backbone, pretrained)
         check_timesclip_hyperparameters(
-            input_chunk_length=input_chunk_length,
-            output_chunk_length=output_chunk_length,
+            input_length=input_chunk_length,
+            output_length=output_chunk_length,
             patch_length=patch_length,
             patch_stride=patch_stride,
             use_vision=use_vision,

@@ -19,8 +19,8 @@ def check_positive_int(**values: Any) -> None:
 
 def check_timesclip_hyperparameters(
     *,
-    input_chunk_length: int,
-    output_chunk_length: int,
+    input_length: int,
+    output_length: int,
     patch_length: int,
     patch_stride: int,
     use_vision: bool,
@@ -32,27 +32,30 @@ def check_timesclip_hyperparameters(
     vision_chunk_size: int,
     backbone: str,
     max_text_positions: int,
+    length_names: tuple[str, str] = ("input_chunk_length", "output_chunk_length"),
 ) -> None:
     """Raise ``ValueError`` for the first invalid value; names follow ``TimesCLIPModel``'s arguments.
 
     Parameters
     ----------
-    input_chunk_length, output_chunk_length
+    input_length, output_length
         Window and forecast lengths.
     patch_length, patch_stride, use_vision, use_alignment, alignment_weight, text_tower_lr, dropout,
     embedding_cache_mb, vision_chunk_size
         As in :class:`~darts_timesclip.TimesCLIPModel`.
     backbone, max_text_positions
         The backbone's name and its text tower's number of positions (for the patch count check).
+    length_names
+        What the wrapper calls the two lengths: Darts' ``input_chunk_length`` / ``output_chunk_length``,
+        pytorch-forecasting's ``context_length`` / ``prediction_length``.
     """
-    check_positive_int(input_chunk_length=input_chunk_length, output_chunk_length=output_chunk_length)
+    in_name, out_name = length_names
+    check_positive_int(**{in_name: input_length, out_name: output_length})
     check_positive_int(patch_length=patch_length, patch_stride=patch_stride, vision_chunk_size=vision_chunk_size)
-    if input_chunk_length < 2:
-        raise ValueError(
-            f"`input_chunk_length` must be at least 2 (a chart needs two points), got {input_chunk_length}."
-        )
-    if patch_length > input_chunk_length:
-        raise ValueError(f"`patch_length={patch_length}` is longer than `input_chunk_length={input_chunk_length}`.")
+    if input_length < 2:
+        raise ValueError(f"`{in_name}` must be at least 2 (a chart needs two points), got {input_length}.")
+    if patch_length > input_length:
+        raise ValueError(f"`patch_length={patch_length}` is longer than `{in_name}={input_length}`.")
     if patch_stride > patch_length:
         raise ValueError(
             f"`patch_stride={patch_stride}` is longer than `patch_length={patch_length}`: values would be skipped."
@@ -66,10 +69,10 @@ def check_timesclip_hyperparameters(
         raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
     if use_alignment and not use_vision:
         raise ValueError("`use_alignment=True` needs `use_vision=True`; pass `use_alignment=False` without vision.")
-    n_tokens = num_patches(input_chunk_length, patch_length, patch_stride) + 1
+    n_tokens = num_patches(input_length, patch_length, patch_stride) + 1
     if n_tokens > max_text_positions:
         raise ValueError(
-            f"`input_chunk_length={input_chunk_length}` with `patch_length={patch_length}` and `patch_stride="
+            f"`{in_name}={input_length}` with `patch_length={patch_length}` and `patch_stride="
             f"{patch_stride}` gives {n_tokens - 1} patches plus a summary token, more than the "
             f"{max_text_positions} positions of `{backbone}`'s text tower; increase `patch_length` or `patch_stride`."
         )

@@ -65,8 +65,11 @@ class VisionTower(nn.Module):
         self.cache = EmbeddingCache(cache_bytes if freeze else 0)
         if freeze:
             self.clip.requires_grad_(False)
-        # new weights (a checkpoint, pretrained towers) make cached embeddings stale
-        self.clip.register_load_state_dict_post_hook(lambda module, keys: self.cache.clear())
+        self.clip.register_load_state_dict_post_hook(self._clear_cache_after_load)
+
+    def _clear_cache_after_load(self, module: nn.Module, incompatible_keys: object) -> None:
+        """New weights (a checkpoint, pretrained towers) make cached embeddings stale."""
+        self.cache.clear()
 
     def train(self, mode: bool = True) -> VisionTower:
         super().train(mode)

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from darts_timesclip.adapters.pytorch_forecasting import TimesCLIP
 from lightning.pytorch import Trainer
 from pytorch_forecasting import TimeSeriesDataSet
 from pytorch_forecasting.metrics import MAE, RMSE, MultiLoss, NormalDistributionLoss, QuantileLoss
+
+from darts_timesclip.adapters.pytorch_forecasting import TimesCLIP
 
 CONTEXT, HORIZON = 24, 6
 TINY = dict(backbone="tiny", patch_length=8, patch_stride=4)
@@ -226,11 +227,6 @@ def test_pretrained_directory_loads_and_checkpoint_needs_it_no_more(tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    raises=AttributeError,
-    strict=False,
-    reason="darts_timesclip.network.towers.VisionTower registers a lambda as load_state_dict hook: not picklable",
-)
 def test_pickle_round_trip(single):
     model, _, dataset = single
     restored = pickle.loads(pickle.dumps(model))
