@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_synthetic_csv
+from bench_helpers import write_synthetic_csv
 
 import benchmarks.protocol as protocol
 from benchmarks.protocol import prepare, score_test_windows, truth_windows

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_synthetic_csv
+from bench_helpers import write_synthetic_csv
 
 from benchmarks.registry import DATA_DIR_ENV, REGISTRY, find_file, get_spec, read_dataset
 
