@@ -54,7 +54,7 @@ class BestWeights(pl.Callback):
 
 
 class EpochLog(pl.Callback):
-    """Log one line per epoch (losses, seconds), so that long runs show progress in plain logs."""
+    """Log one line per epoch (validation loss, seconds), so that long runs show progress in plain logs."""
 
     def __init__(self) -> None:
         self._start = time.perf_counter()
@@ -65,13 +65,12 @@ class EpochLog(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in ("train_loss", "val_loss")}
-        losses = " ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+        val_loss = trainer.callback_metrics.get("val_loss")
         logger.info(
-            "  epoch %d/%d %s (%.0fs)",
+            "  epoch %d/%d val_loss=%s (%.0fs)",
             trainer.current_epoch + 1,
             trainer.max_epochs,
-            losses,
+            "n/a" if val_loss is None else f"{float(val_loss):.4f}",
             time.perf_counter() - self._start,
         )
 

@@ -93,8 +93,11 @@ def test_configurations_follow_the_authors_scripts():
     assert model_config("itransformer", "ETTh1", 336).architecture["hidden_size"] == 512
     assert model_config("itransformer", "exchange_rate", 96).architecture["hidden_size"] == 128
     dlinear = model_config("dlinear", "ETTh1", 96)
-    assert dlinear.architecture["shared_weights"] is True  # LTSF-Linear's individual=False
-    assert (dlinear.learning_rate, dlinear.batch_size) == (0.005, 32)
+    assert dlinear.architecture["shared_weights"] is True  # one layer for all channels (individual=False)
+    assert dlinear.architecture["const_init"] is True  # TSLib's DLinear.py
+    assert (dlinear.learning_rate, dlinear.batch_size) == (1e-4, 32)  # TSLib run.py defaults
+    nlinear = model_config("nlinear", "ETTh1", 96)
+    assert (nlinear.learning_rate, nlinear.batch_size) == (0.005, 32)  # LTSF-Linear's ETTh1 script
     ablation = model_config("timesclip-no-vision", "ETTh1", 96, backbone="tiny")
     assert ablation.architecture["use_vision"] is False and ablation.backbone == "tiny"
 
