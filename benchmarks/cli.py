@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.models import MODEL_NAMES, TrainingCaps
+from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES, TrainingCaps
 from benchmarks.registry import DATA_DIR_ENV, REGISTRY, find_file, resolve_names
-from benchmarks.runner import RunSettings, SweepSpec, is_finished, result_path
+from benchmarks.runner import RunSettings, SweepSpec, command_line, is_finished, result_path
 from benchmarks.tiers import TIERS, get_tier
 
 logger = logging.getLogger("benchmarks")
@@ -101,9 +101,6 @@ def parse_run(args: argparse.Namespace, argv: Sequence[str]) -> RunCommand:
     ValueError
         If neither ``--tier`` nor ``--datasets`` is given, or a name is unknown.
     """
-    from benchmarks.models import DEFAULT_MODELS
-    from benchmarks.runner import command_line
-
     tier = get_tier(args.tier) if args.tier else None
     if tier is None and not args.datasets:
         raise ValueError("Give `--tier` or `--datasets`.")

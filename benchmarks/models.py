@@ -26,7 +26,7 @@ import copy
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -342,7 +342,7 @@ def model_config(
         )
     if scale == "tiny":
         tiny_arch = dict(config.architecture, **_TINY_OVERRIDES.get(name, {}))
-        config = ModelConfig(**{**asdict(config), "architecture": tiny_arch, "batch_size": 32})
+        config = replace(config, architecture=tiny_arch, batch_size=32)
     return config
 
 

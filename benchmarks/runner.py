@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.models import ModelConfig, TrainingCaps, model_config, stable_hash
+from benchmarks.models import ModelConfig, Scale, TrainingCaps, model_config, stable_hash
 from benchmarks.protocol import METRIC_SCALE, PreparedData
 from benchmarks.registry import get_spec
 from benchmarks.tiers import Tier
@@ -112,7 +112,7 @@ class SweepSpec:
     lookback: int
     models: tuple[str, ...]
     seeds: tuple[int, ...]
-    scale: str = "official"
+    scale: Scale = "official"
     tier: Tier | None = None
     caps: TrainingCaps | None = None
     backbone: str = "compact"
@@ -133,7 +133,7 @@ class SweepSpec:
                         name,
                         spec.name,
                         horizon,
-                        scale=self.scale,  # type: ignore[arg-type]
+                        scale=self.scale,
                         backbone=self.backbone,
                         pretrained=self.pretrained,
                     )
@@ -371,11 +371,11 @@ def run_sweep(
     from benchmarks.registry import read_dataset
 
     completed: list[str] = []
-    skipped: list[str] = []
     failed: list[str] = []
     prepared: dict[tuple[str, int], PreparedData] = {}
-    pending = [job for job in jobs if not is_finished(result_path(settings.output_dir, job))]
-    skipped = [job.run_id for job in jobs if job not in pending]
+    finished = {job.run_id for job in jobs if is_finished(result_path(settings.output_dir, job))}
+    pending = [job for job in jobs if job.run_id not in finished]
+    skipped = [job.run_id for job in jobs if job.run_id in finished]
     if skipped:
         logger.info("Skipping %d finished job(s) of %d.", len(skipped), len(jobs))
     sweep_start = time.perf_counter()
@@ -383,7 +383,7 @@ def run_sweep(
         key = (job.dataset, job.lookback)
         if key not in prepared:
             prepared.clear()  # jobs are dataset-major: keep one dataset in memory
-            prepared[key] = _prepare(job, settings, read_dataset, prepare)
+            prepared[key] = prepare(read_dataset(get_spec(job.dataset), settings.data_dir), job.lookback)
         logger.info("[%d/%d] %s (%s) ...", index, len(pending), job.describe(), job.run_id)
         job_start = time.perf_counter()
         try:
@@ -410,11 +410,6 @@ def run_sweep(
             eta,
         )
     return SweepSummary(tuple(completed), tuple(skipped), tuple(failed))
-
-
-def _prepare(job: Job, settings: RunSettings, read_dataset, prepare) -> PreparedData:
-    dataset = read_dataset(get_spec(job.dataset), settings.data_dir)
-    return prepare(dataset, job.lookback)
 
 
 def load_results(output_dir: Path) -> list[dict[str, Any]]:
