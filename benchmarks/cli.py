@@ -184,7 +184,7 @@ def cmd_list(data_dir: Path | None) -> int:
         try:
             where = str(find_file(spec, data_dir))
         except FileNotFoundError:
-            where = "MISSING (run `list` after setting --data-dir; see the error of `run` for how to get it)"
+            where = "MISSING (pass --data-dir; `run` says how to obtain it)"
         print(
             f"  {spec.name:<17} {spec.n_rows:>6} rows x {spec.n_variates:>3} variates, freq {spec.freq:<5} "
             f"horizons {list(spec.horizons)}  {where}"
