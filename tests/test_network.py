@@ -225,13 +225,28 @@ def test_embedding_cache_serves_identical_embeddings():
 
 
 def test_embedding_cache_respects_its_memory_bound():
-    cache = EmbeddingCache(max_bytes=3 * (8 * 4 + 10 + EmbeddingCache._ENTRY_OVERHEAD))
-    for i in range(10):
-        cache.put(bytes([i]) * 10, torch.zeros(8))
-    assert len(cache) == 3 and cache.nbytes <= cache.max_bytes
-    assert cache.get(bytes([9]) * 10) is not None and cache.get(bytes([0]) * 10) is None
+    entry = 10 + 8 * 4 + EmbeddingCache.ENTRY_OVERHEAD
+    cache = EmbeddingCache(max_bytes=3 * entry)
+    keys = [bytes([i]) * 10 for i in range(10)]
+    cache.insert(keys[:2], torch.zeros(2, 8))
+    cache.lookup([keys[0]])  # keys[0] becomes the most recently used
+    cache.insert(keys[2:4], torch.arange(16.0).view(2, 8))
+    assert cache.capacity == 3 and len(cache) == 3
+    rows = cache.lookup([keys[0], keys[1], keys[3]])
+    assert rows[1] == -1 and rows[0] >= 0 and rows[2] >= 0  # keys[1] was the least recently used
+    assert torch.equal(cache.gather(torch.tensor([rows[2]])), torch.arange(8.0, 16.0).view(1, 8))
     with pytest.raises(ValueError, match="max_bytes"):
         EmbeddingCache(-1)
+
+
+def test_embedding_cache_grows_its_store_and_keeps_entries():
+    cache = EmbeddingCache(max_bytes=1 << 24)
+    keys = [i.to_bytes(4, "little") for i in range(3000)]
+    values = torch.randn(3000, 4)
+    for start in range(0, 3000, 500):
+        cache.insert(keys[start : start + 500], values[start : start + 500])
+    rows = torch.tensor(cache.lookup(keys))
+    assert (rows >= 0).all() and torch.equal(cache.gather(rows), values)
 
 
 def test_loading_new_vision_weights_clears_the_cache():

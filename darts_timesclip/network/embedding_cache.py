@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -11,8 +12,11 @@ import torch
 class EmbeddingCache:
     """Least-recently-used map from a chart's content to its pooled vision embedding.
 
-    A chart is determined by its min-max scaled values and its colour, so ``key(values, colour)`` is the bytes of
-    both. Entries are evicted, oldest first, once their total size passes ``max_bytes``.
+    A chart is determined by its min-max scaled values and its colour, so a key is the bytes of both. The
+    embeddings live in one preallocated ``[capacity, D]`` tensor on the device they were computed on (grown by
+    doubling up to the memory bound); the Python side holds only ``key -> row`` in insertion/use order. This keeps
+    lookups to one gather and leaves the garbage collector nothing to scan (a dict of many small tensors would
+    slow every allocation down as the cache fills).
 
     Parameters
     ----------
@@ -20,14 +24,15 @@ class EmbeddingCache:
         Upper bound of the memory held by keys and embeddings. ``0`` disables the cache.
     """
 
-    _ENTRY_OVERHEAD = 160  # dict slot, OrderedDict links, tensor header (approximate)
+    ENTRY_OVERHEAD = 100  # dict slot and int object per entry, approximately
 
     def __init__(self, max_bytes: int) -> None:
         if max_bytes < 0:
             raise ValueError(f"`max_bytes` must be >= 0, got {max_bytes}.")
         self.max_bytes = int(max_bytes)
-        self._entries: OrderedDict[bytes, torch.Tensor] = OrderedDict()
-        self.nbytes = 0
+        self._rows: OrderedDict[bytes, int] = OrderedDict()
+        self._store: torch.Tensor | None = None
+        self._capacity = 0
         self.hits = 0
         self.misses = 0
 
@@ -36,41 +41,73 @@ class EmbeddingCache:
         return self.max_bytes > 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)
+
+    @property
+    def capacity(self) -> int:
+        """Most entries the memory bound allows (0 until the first embedding fixes the entry size)."""
+        return self._capacity
 
     @staticmethod
     def keys(values: torch.Tensor, colour_index: torch.Tensor) -> list[bytes]:
         """One key per row of ``values [N, L]`` (min-max scaled) and ``colour_index [N]``."""
-        rows = values.detach().to("cpu", torch.float32).numpy()
+        rows = np.ascontiguousarray(values.detach().to("cpu", torch.float32).numpy())
         colours = colour_index.detach().to("cpu", torch.int32).numpy()
-        return [c.tobytes() + r.tobytes() for r, c in zip(np.ascontiguousarray(rows), colours)]
+        return [c.tobytes() + r.tobytes() for r, c in zip(rows, colours)]
 
-    def get(self, key: bytes) -> torch.Tensor | None:
-        emb = self._entries.get(key)
-        if emb is None:
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
-        return emb
+    def lookup(self, keys: Sequence[bytes]) -> list[int]:
+        """Row of each key in the store, ``-1`` where absent; found keys become most recently used."""
+        rows = []
+        for key in keys:
+            row = self._rows.get(key, -1)
+            if row >= 0:
+                self._rows.move_to_end(key)
+            rows.append(row)
+        found = sum(r >= 0 for r in rows)
+        self.hits += found
+        self.misses += len(rows) - found
+        return rows
 
-    def put(self, key: bytes, embedding: torch.Tensor) -> None:
-        if not self.enabled or key in self._entries:
+    def gather(self, rows: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``[M, D]`` at store rows ``rows [M]`` (from :meth:`lookup`)."""
+        if self._store is None:
+            raise RuntimeError("The cache is empty.")
+        return self._store[rows.to(self._store.device)]
+
+    def insert(self, keys: Sequence[bytes], embeddings: torch.Tensor) -> None:
+        """Store ``embeddings [M, D]`` under ``keys``, evicting the least recently used entries past the bound."""
+        if not self.enabled or not len(keys):
             return
-        size = self._size(key, embedding)
-        if size > self.max_bytes:
-            return
-        self._entries[key] = embedding.detach()
-        self.nbytes += size
-        while self.nbytes > self.max_bytes:
-            old_key, old = self._entries.popitem(last=False)
-            self.nbytes -= self._size(old_key, old)
+        embeddings = embeddings.detach()
+        if self._store is None:
+            entry = len(keys[0]) + embeddings[0].numel() * embeddings.element_size() + self.ENTRY_OVERHEAD
+            self._capacity = self.max_bytes // entry
+            if self._capacity == 0:
+                return
+            self._store = embeddings.new_empty((min(self._capacity, max(1024, len(keys))), embeddings.shape[1]))
+        for key, embedding in zip(keys, embeddings):
+            if key in self._rows:
+                continue
+            row = self._free_row()  # may grow (replace) the store: take the row before indexing it
+            self._store[row] = embedding
+            self._rows[key] = row
+
+    def _free_row(self) -> int:
+        """A row to write: the next unused one (growing the store), else the least recently used entry's."""
+        used = len(self._rows)
+        if used < self._capacity:
+            if used == self._store.shape[0]:
+                grown = min(self._capacity, 2 * used)
+                store = self._store.new_empty((grown, self._store.shape[1]))
+                store[:used] = self._store
+                self._store = store
+            return used
+        _, row = self._rows.popitem(last=False)
+        return row
 
     def clear(self) -> None:
-        self._entries.clear()
-        self.nbytes = 0
+        self._rows.clear()
+        self._store = None
+        self._capacity = 0
         self.hits = 0
         self.misses = 0
-
-    def _size(self, key: bytes, embedding: torch.Tensor) -> int:
-        return len(key) + embedding.numel() * embedding.element_size() + self._ENTRY_OVERHEAD

@@ -103,16 +103,19 @@ class VisionTower(nn.Module):
             if not self.cache.enabled:
                 return self._encode(rows, colour_index)
             keys = EmbeddingCache.keys(rows, colour_index)
-            found = [self.cache.get(k) for k in keys]
-            missing = [i for i, emb in enumerate(found) if emb is None]
-            if missing:
-                idx = torch.tensor(missing, device=rows.device)
-                fresh = self._encode(rows[idx], colour_index[idx])
-                for i, emb in zip(missing, fresh):
-                    found[i] = emb
-                    self.cache.put(keys[i], emb)
-            dtype = self.projection.weight.dtype
-            return torch.stack([emb.to(device=rows.device, dtype=dtype) for emb in found])
+            found = torch.tensor(self.cache.lookup(keys), device=rows.device)
+            hit = found >= 0
+            out = torch.empty(
+                (rows.shape[0], self.clip.config.hidden_size), device=rows.device, dtype=self.projection.weight.dtype
+            )
+            if bool(hit.any()):  # gather before inserting: insertion may evict rows of this batch
+                out[hit] = self.cache.gather(found[hit]).to(out.dtype)
+            missing = (~hit).nonzero().flatten()
+            if missing.numel():
+                fresh = self._encode(rows[missing], colour_index[missing])
+                out[missing] = fresh.to(out.dtype)
+                self.cache.insert([keys[i] for i in missing.tolist()], fresh)
+            return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, L, V]`` windows -> ``[B, V, D]`` image embeddings (variate ``v`` drawn in colour ``v``)."""
