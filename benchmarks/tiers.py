@@ -48,7 +48,7 @@ class Tier:
 # window and 17 test windows/s, so an ETTh1 job takes about 9 minutes. PatchTST: 100 epochs with
 # patience 100 do not fit, 20 epochs (about 4 minutes on ETTh1) do.
 _CPU_CAPS = {
-    "timesclip": TrainingCaps(max_epochs=2, max_samples_per_ts=1024),
+    "timesclip": TrainingCaps(max_epochs=2, max_samples_per_ts=4096),
     "patchtst": TrainingCaps(max_epochs=20),
 }
 

@@ -31,6 +31,8 @@ from darts_timesclip.validation import check_components, check_finite, check_min
 
 logger = logging.getLogger(__name__)
 
+SeriesLike = TimeSeries | Sequence[TimeSeries]
+
 #: Likelihoods whose parameters TimesCLIP can return to the scale of the input (location, softplus-scale).
 _LOCATION_SCALE_LIKELIHOODS = (GaussianLikelihood, LaplaceLikelihood, CauchyLikelihood, GumbelLikelihood)
 
@@ -234,8 +236,8 @@ class TimesCLIPModel(PastCovariatesTorchModel):
 
     def _check_inputs(
         self,
-        series: TimeSeries | Sequence[TimeSeries] | None,
-        past_covariates: TimeSeries | Sequence[TimeSeries] | None,
+        series: SeriesLike | None,
+        past_covariates: SeriesLike | None,
         min_length: int,
         why: str,
         check_trained: bool,
@@ -250,26 +252,30 @@ class TimesCLIPModel(PastCovariatesTorchModel):
 
     def fit(
         self,
-        series,
-        past_covariates=None,
-        future_covariates=None,
-        val_series=None,
-        val_past_covariates=None,
-        *args,
-        **kwargs,
-    ):
+        series: SeriesLike,
+        past_covariates: SeriesLike | None = None,
+        future_covariates: SeriesLike | None = None,
+        val_series: SeriesLike | None = None,
+        val_past_covariates: SeriesLike | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> TimesCLIPModel:
         """Fit the model; see :meth:`TorchForecastingModel.fit`. Rejects NaN / inf and too-short series."""
         window = self.input_chunk_length + self.output_chunk_shift + self.output_chunk_length
         self._check_inputs(series, past_covariates, window, "one training window", check_trained=False)
         self._check_inputs(val_series, val_past_covariates, window, "one validation window", check_trained=False)
         return super().fit(series, past_covariates, future_covariates, val_series, val_past_covariates, *args, **kwargs)
 
-    def predict(self, n, series=None, past_covariates=None, *args, **kwargs):
+    def predict(
+        self, n: int, series: SeriesLike | None = None, past_covariates: SeriesLike | None = None, *args, **kwargs
+    ) -> SeriesLike:
         """Forecast ``n`` steps; see :meth:`TorchForecastingModel.predict`. Rejects NaN / inf and mismatched series."""
         self._check_inputs(series, past_covariates, self.input_chunk_length, "the input window", check_trained=True)
         return super().predict(n, series, past_covariates, *args, **kwargs)
 
-    def historical_forecasts(self, series, past_covariates=None, *args, **kwargs):
+    def historical_forecasts(
+        self, series: SeriesLike, past_covariates: SeriesLike | None = None, *args: Any, **kwargs: Any
+    ) -> TimeSeries | list[TimeSeries] | list[list[TimeSeries]]:
         """See :meth:`ForecastingModel.historical_forecasts`. Rejects NaN / inf and mismatched series."""
         retrain = kwargs.get("retrain", True)
         self._check_inputs(

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from bench_helpers import write_synthetic_csv
-
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:  # `benchmarks` is run from the repository root, not installed
-    sys.path.insert(0, str(_ROOT))
 
 
 @pytest.fixture
