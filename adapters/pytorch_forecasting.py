@@ -433,11 +433,7 @@ class TimesCLIP(BaseModelWithCovariates):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """pytorch-forecasting's optimizer with the text tower at ``text_tower_lr``; a per-step cosine by default."""
-        text_params = self.network.text_tower_parameters()
-        text_ids = {id(p) for p in text_params}
-        other = [p for p in self.parameters() if p.requires_grad and id(p) not in text_ids]
-        groups = [{"params": other}, {"params": text_params, "lr": self.hparams.text_tower_lr}]
-        groups = [g for g in groups if g["params"]]
+        groups = self.network.parameter_groups(self.parameters(), self.hparams.text_tower_lr)
         # BaseModel builds its optimizer (by name, class or callable) from `self.parameters()`. Torch optimizers take
         # parameter groups in its place, so shadowing `parameters` for this one call keeps all of that logic.
         self.parameters = lambda *args, **kwargs: [dict(g) for g in groups]

@@ -94,11 +94,8 @@ class _TimesCLIPModule(PLForecastingModule):
 
     def configure_optimizers(self):
         """AdamW (by default) with the text tower at ``text_tower_lr``; cosine decay per step by default."""
-        text_params = self.network.text_tower_parameters()
-        text_ids = {id(p) for p in text_params}
-        other = [p for p in self.parameters() if p.requires_grad and id(p) not in text_ids]
         kwargs = dict(self.optimizer_kwargs)
-        groups = [{"params": other}, {"params": text_params, "lr": self.text_tower_lr}]
+        groups = self.network.parameter_groups(self.parameters(), self.text_tower_lr)
         try:
             optimizer = self.optimizer_cls(groups, **kwargs)
         except (TypeError, ValueError) as err:

@@ -5,6 +5,7 @@ Shared unchanged by the Darts model and the pytorch-forecasting adapter.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,22 @@ class TimesCLIPNetwork(nn.Module):
     def text_tower_parameters(self) -> list[nn.Parameter]:
         """Trainable parameters of the pretrained CLIP text transformer (for their own learning rate)."""
         return [p for p in self.numeric.clip.parameters() if p.requires_grad]
+
+    def parameter_groups(self, parameters: Iterable[nn.Parameter], text_tower_lr: float) -> list[dict[str, Any]]:
+        """Optimizer parameter groups: the text tower at ``text_tower_lr``, everything else at the optimizer's rate.
+
+        Parameters
+        ----------
+        parameters
+            All parameters of the module that owns this network (frozen ones are left out).
+        text_tower_lr
+            Learning rate of the pretrained text transformer (paper: 1e-4, against 1e-3 for the new parts).
+        """
+        text = self.text_tower_parameters()
+        text_ids = {id(p) for p in text}
+        other = [p for p in parameters if p.requires_grad and id(p) not in text_ids]
+        groups = [{"params": other}, {"params": text, "lr": text_tower_lr}]
+        return [g for g in groups if g["params"]]
 
     def forward(self, x: torch.Tensor) -> TimesCLIPOutput:
         """``[B, L, V]`` windows (targets first) -> :class:`TimesCLIPOutput`."""
