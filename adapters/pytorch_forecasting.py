@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from copy import copy
 from typing import Any
 
@@ -46,13 +47,14 @@ from pytorch_forecasting.models.base import BaseModelWithCovariates
 from pytorch_forecasting.utils import to_list
 from torch import nn
 
-from darts_timesclip.backbones import DEFAULT_BACKBONE, load_pretrained_towers, resolve_backbone
-from darts_timesclip.network import TimesCLIPNetwork
-from darts_timesclip.network.hyperparameters import check_timesclip_hyperparameters
+from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork, combine_losses, document_config_parameters
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["TimesCLIP"]
+
+#: pytorch-forecasting's names of the window lengths, for the config's error messages
+_ARGUMENT_NAMES = {"input_chunk_length": "context_length", "output_chunk_length": "prediction_length"}
 
 #: Losses whose network outputs are not values on the target's scale (log-rates, distribution parameters, class
 #: scores); TimesCLIP de-normalises every output as a location, so it cannot produce them.
@@ -66,25 +68,12 @@ class TimesCLIP(BaseModelWithCovariates):
     network.
     """
 
+    @document_config_parameters
     def __init__(
         self,
         context_length: int,
         prediction_length: int,
         output_size: int | list[int] = 1,
-        backbone: str = DEFAULT_BACKBONE,
-        pretrained: bool | None = None,
-        patch_length: int = 16,
-        patch_stride: int = 8,
-        use_vision: bool = True,
-        use_alignment: bool = True,
-        use_variate_selection: bool = True,
-        alignment_weight: float = 0.1,
-        freeze_vision: bool = True,
-        text_tower_lr: float = 1e-4,
-        cosine_schedule: bool = True,
-        dropout: float = 0.1,
-        embedding_cache_mb: float = 1024.0,
-        vision_chunk_size: int = 256,
         learning_rate: float | list[float] = 1e-3,
         optimizer: str | Any = "adamw",
         weight_decay: float = 0.01,
@@ -102,8 +91,8 @@ class TimesCLIP(BaseModelWithCovariates):
         embedding_labels: dict[str, Any] | None = None,
         x_reals: list[str] | None = None,
         x_categoricals: list[str] | None = None,
-        backbone_vision_config: dict[str, Any] | None = None,
-        backbone_text_config: dict[str, Any] | None = None,
+        vision_config: dict[str, Any] | None = None,
+        text_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         """TimesCLIP: forecasting with aligned visual and numeric views of a series [1]_.
@@ -115,8 +104,8 @@ class TimesCLIP(BaseModelWithCovariates):
         target from its patch tokens and its selected token.
 
         The training loss is ``loss`` plus ``alignment_weight`` times the alignment loss. Logged per stage:
-        ``{stage}_forecast_loss``, ``{stage}_alignment_loss`` and ``{stage}_loss``; ``train_loss`` is the optimised
-        total, ``val_loss`` the forecast loss alone (what early stopping and checkpoint selection should track).
+        ``{stage}_loss``, the forecast loss as pytorch-forecasting logs it (what early stopping and checkpoint
+        selection should track), ``{stage}_alignment_loss`` and ``{stage}_total_loss`` (what is optimised).
 
         Parameters
         ----------
@@ -127,40 +116,7 @@ class TimesCLIP(BaseModelWithCovariates):
         output_size
             Outputs per time step and target (from the loss: the number of quantiles for ``QuantileLoss``, else 1),
             or one per target; all targets must have the same. Default: ``1``.
-        backbone
-            CLIP backbone: a hub id, a local directory saved with ``CLIPModel.save_pretrained``, or a random-weight
-            preset (``"compact"``, a CPU-sized model; ``"tiny"``, for tests). Default:
-            ``"openai/clip-vit-base-patch16"``, the paper's.
-        pretrained
-            Load the backbone's pretrained weights (``True``) or use its architecture with random weights
-            (``False``). Default: ``None``, pretrained for hub ids and directories, random for presets.
-        patch_length
-            Length of the patches of the numeric view. Default: ``16``.
-        patch_stride
-            Step between patches. Default: ``8``.
-        use_vision
-            Use the chart (vision) view. Default: ``True``.
-        use_alignment
-            Add the contrastive alignment loss (needs ``use_vision``). Default: ``True``.
-        use_variate_selection
-            Use the variate-selection block. Default: ``True``.
-        alignment_weight
-            Weight of the alignment loss. Default: ``0.1`` (paper).
-        freeze_vision
-            Keep the CLIP vision tower frozen (paper). Default: ``True``.
-        text_tower_lr
-            Learning rate of the pretrained text transformer; every other parameter uses ``learning_rate``.
-            Default: ``1e-4`` (paper).
-        cosine_schedule
-            Decay every learning rate to 0 by a per-step cosine over all training steps (as the Darts model does),
-            in place of pytorch-forecasting's ``ReduceLROnPlateau``. Needs a scalar ``learning_rate`` and a
-            trainer with a finite ``max_epochs`` or ``max_steps``. Default: ``True``.
-        dropout
-            Dropout of the variate selection and the generator. Default: ``0.1``.
-        embedding_cache_mb
-            Memory bound, in MiB, of the cache of frozen vision embeddings; ``0`` disables it. Default: ``1024``.
-        vision_chunk_size
-            Charts rendered and encoded per pass. Default: ``256``.
+        {timesclip_parameters}
         learning_rate
             Learning rate of everything but the text transformer (a list: per-epoch schedule, with
             ``cosine_schedule=False``). Default: ``1e-3``.
@@ -179,12 +135,14 @@ class TimesCLIP(BaseModelWithCovariates):
         embedding_paddings, embedding_labels, x_reals, x_categoricals
             The dataset's variables, set by :meth:`from_dataset`. Static and categorical variables are not
             supported; ``time_varying_reals_decoder`` (future values of known reals) are not used.
-        backbone_vision_config, backbone_text_config
+        vision_config, text_config
             Set by the model itself (the resolved backbone), so that checkpoints rebuild the network without the
             backbone's files; when given, no pretrained weights are loaded. Leave them ``None``.
         **kwargs
             Other arguments of :class:`~pytorch_forecasting.models.base.BaseModel` (``log_interval``,
-            ``optimizer_params``, ``reduce_on_plateau_patience``, ...).
+            ``optimizer_params``, ``reduce_on_plateau_patience``, ...). With ``cosine_schedule=True`` (the default),
+            the per-step cosine replaces pytorch-forecasting's ``ReduceLROnPlateau``; it needs a scalar
+            ``learning_rate`` and a trainer with a finite ``max_epochs`` or ``max_steps``.
 
         References
         ----------
@@ -216,12 +174,8 @@ class TimesCLIP(BaseModelWithCovariates):
         if logging_metrics is None:
             logging_metrics = nn.ModuleList([SMAPE(), MAE(), RMSE(), MAPE(), MASE()])
 
-        if cosine_schedule and isinstance(learning_rate, list | tuple):
-            raise ValueError(
-                f"`learning_rate={learning_rate}` is a per-epoch schedule, which `cosine_schedule=True` would "
-                "replace; pass `cosine_schedule=False` to use it."
-            )
-        if kwargs.get("monotone_constraints"):
+        config_kwargs, base_kwargs = TimesCLIPConfig.split_kwargs(kwargs)
+        if base_kwargs.get("monotone_constraints"):
             raise ValueError(
                 "`monotone_constraints` act on decoder covariates, which TimesCLIP does not use; leave them empty."
             )
@@ -234,40 +188,36 @@ class TimesCLIP(BaseModelWithCovariates):
                 "same number of outputs; use losses with the same number of outputs (e.g. the same quantiles) for "
                 "all targets."
             )
-
-        if backbone_vision_config is None or backbone_text_config is None:
-            spec = resolve_backbone(backbone, pretrained)
-            backbone_vision_config, backbone_text_config = spec.vision_config, spec.text_config
-            load_weights = spec.pretrained
-        else:  # rebuilt from a checkpoint: its state dict holds the weights
-            spec, load_weights = None, False
-        check_timesclip_hyperparameters(
-            input_length=context_length,
-            output_length=prediction_length,
-            patch_length=patch_length,
-            patch_stride=patch_stride,
-            use_vision=use_vision,
-            use_alignment=use_alignment,
-            alignment_weight=alignment_weight,
-            text_tower_lr=text_tower_lr,
-            dropout=dropout,
-            embedding_cache_mb=embedding_cache_mb,
-            vision_chunk_size=vision_chunk_size,
-            backbone=backbone,
-            max_text_positions=int(backbone_text_config["max_position_embeddings"]),
-            length_names=("context_length", "prediction_length"),
+        # given tower configurations mean a rebuild from a checkpoint, whose state dict holds the weights
+        restoring = vision_config is not None
+        config = TimesCLIPConfig(
+            input_chunk_length=context_length,
+            output_chunk_length=prediction_length,
+            parameter_kinds=("location",) * output_sizes[0],
+            vision_config=vision_config,
+            text_config=text_config,
+            argument_names=_ARGUMENT_NAMES,
+            **config_kwargs,
         )
+        if config.cosine_schedule and isinstance(learning_rate, list | tuple):
+            raise ValueError(
+                f"`learning_rate={learning_rate}` is a per-epoch schedule, which `cosine_schedule=True` would "
+                "replace; pass `cosine_schedule=False` to use it."
+            )
 
-        # saves the local values, so the resolved backbone configurations travel with checkpoints; BaseModel keeps
-        # `loss` and `logging_metrics` itself
+        # the local values go to the checkpoint; BaseModel keeps `loss` and `logging_metrics` itself, and the resolved
+        # tower configurations travel with it so that a checkpoint rebuilds the network without the backbone's files
         self.save_hyperparameters(ignore=["loss", "logging_metrics"])
+        self.hparams.update(vision_config=config.vision_config, text_config=config.text_config)
+        # pytorch-forecasting's hook for a custom optimizer: a callable given the parameters (see `_build_optimizer`)
+        self.optimizer = self._build_optimizer
         super().__init__(
             loss=loss,
             logging_metrics=logging_metrics,
             learning_rate=learning_rate,
             optimizer=optimizer,
             weight_decay=weight_decay,
-            **kwargs,
+            **base_kwargs,
         )
 
         targets = self.target_names
@@ -285,29 +235,10 @@ class TimesCLIP(BaseModelWithCovariates):
             "variate_positions", torch.tensor([x_reals.index(n) for n in self.variate_names]), persistent=False
         )
 
-        self.network = TimesCLIPNetwork(
-            input_length=context_length,
-            horizon=prediction_length,
-            n_targets=len(targets),
-            vision_config=backbone_vision_config,
-            text_config=backbone_text_config,
-            patch_length=patch_length,
-            patch_stride=patch_stride,
-            parameter_kinds=("location",) * output_sizes[0],
-            use_vision=use_vision,
-            use_alignment=use_alignment,
-            use_variate_selection=use_variate_selection,
-            freeze_vision=freeze_vision,
-            dropout=dropout,
-            embedding_cache_bytes=int(embedding_cache_mb * 2**20),
-            vision_chunk_size=vision_chunk_size,
-        )
-        if load_weights:
-            vision, text = load_pretrained_towers(spec)
-            self.network.load_backbone_weights(vision if use_vision else None, text)
-            logger.info("Loaded pretrained CLIP towers from `%s`.", spec.name)
-        self._alignment_loss: torch.Tensor | None = None
-        self._defer_stage_loss = False
+        self.config = config.replace(n_targets=len(targets))
+        self.network = TimesCLIPNetwork(self.config)
+        if not restoring and self.network.load_pretrained_backbone():
+            logger.info("Loaded pretrained CLIP towers from `%s`.", self.config.backbone)
 
     # ------------------------------------------------------------------------------------------------ creation
     @classmethod
@@ -354,7 +285,9 @@ class TimesCLIP(BaseModelWithCovariates):
         return super().from_dataset(dataset, **new_kwargs)
 
     # ------------------------------------------------------------------------------------------------ forward
-    def forward(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    def forward(
+        self, x: dict[str, torch.Tensor], return_alignment: bool = False
+    ) -> dict[str, torch.Tensor | list[torch.Tensor] | None]:
         """Forecast a batch of a ``TimeSeriesDataSet`` dataloader.
 
         Parameters
@@ -362,11 +295,14 @@ class TimesCLIP(BaseModelWithCovariates):
         x
             The dataloader's ``x``; reads ``encoder_cont [B, L, n_reals]``, ``encoder_lengths`` and
             ``target_scale``.
+        return_alignment
+            Compute the alignment loss (training and validation steps ask for it, see :meth:`step`).
 
         Returns
         -------
         dict
-            ``prediction``: ``[B, H, output_size]`` on the target's scale, or a list of them, one per target.
+            ``prediction``: ``[B, H, output_size]`` on the target's scale, or a list of them, one per target;
+            ``alignment_loss``: the scalar alignment loss, or ``None`` where not asked for or alignment is off.
         """
         encoder_cont = x["encoder_cont"]
         context_length = self.hparams.context_length
@@ -376,52 +312,36 @@ class TimesCLIP(BaseModelWithCovariates):
                 f"{sorted(set(x['encoder_lengths'].tolist()))}; build the dataset with "
                 f"`min_encoder_length = max_encoder_length = {context_length}`."
             )
-        out = self.network(encoder_cont[..., self.variate_positions])
-        self._alignment_loss = out.alignment_loss
+        out = self.network(encoder_cont[..., self.variate_positions], return_alignment=return_alignment)
         prediction = out.prediction  # [B, H, n_targets, output_size]
         if isinstance(self.loss, MultiLoss):
-            per_target = [prediction[:, :, i] for i in range(prediction.shape[2])]
-            return self.to_network_output(prediction=self.transform_output(per_target, target_scale=x["target_scale"]))
+            prediction = [prediction[:, :, i] for i in range(prediction.shape[2])]
+        else:
+            prediction = prediction[:, :, 0]
         return self.to_network_output(
-            prediction=self.transform_output(prediction[:, :, 0], target_scale=x["target_scale"])
+            prediction=self.transform_output(prediction, target_scale=x["target_scale"]),
+            alignment_loss=out.alignment_loss,
         )
 
     # ------------------------------------------------------------------------------------------------ training
     def step(
         self, x: dict[str, torch.Tensor], y: tuple[torch.Tensor, torch.Tensor], batch_idx: int, **kwargs: Any
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """pytorch-forecasting's step, plus ``alignment_weight`` x the alignment loss, logged as the Darts model does.
+        """pytorch-forecasting's step (forecast loss, logged as ``{stage}_loss``), plus the alignment loss.
 
-        The base step logs its (forecast) loss as ``{stage}_loss``; that one entry is held back and logged here as
-        ``{stage}_forecast_loss``, with ``{stage}_alignment_loss`` and ``{stage}_loss`` (the total in training).
+        As in pytorch-forecasting's N-BEATS (backcast loss): the base step computes and logs the forecast loss;
+        this adds ``alignment_weight`` x the alignment loss to what is optimised and logs the parts under the names
+        the Darts model uses (:func:`~darts_timesclip.network.combine_losses`).
         """
-        self._defer_stage_loss = True
-        try:
-            log, out = super().step(x, y, batch_idx, **kwargs)
-        finally:
-            self._defer_stage_loss = False
-        alignment_loss, self._alignment_loss = self._alignment_loss, None
+        log, out = super().step(x, y, batch_idx, return_alignment=not self.predicting, **kwargs)
         if self.predicting:
             return log, out
-
         stage = self.current_stage
-        forecast_loss = log["loss"]
-        log_kwargs = dict(on_step=self.training, on_epoch=True, batch_size=len(x["decoder_target"]))
-        self.log(f"{stage}_forecast_loss", forecast_loss.detach(), **log_kwargs)
-        total = forecast_loss
-        if alignment_loss is not None:
-            self.log(f"{stage}_alignment_loss", alignment_loss.detach(), **log_kwargs)
-            total = forecast_loss + self.hparams.alignment_weight * alignment_loss
-        reported = total if stage == "train" else forecast_loss
-        self.log(f"{stage}_loss", reported.detach(), prog_bar=True, **log_kwargs)
-        log["loss"] = total
+        losses = combine_losses(log["loss"], out["alignment_loss"], self.config.alignment_weight, stage)
+        for name, value in losses.logged.items():
+            self.log(name, value, on_step=self.training, on_epoch=True, batch_size=len(x["decoder_target"]))
+        log["loss"] = losses.total
         return log, out
-
-    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
-        """``BaseModel.log``, except for the ``{stage}_loss`` entry of the base step (see :meth:`step`)."""
-        if self._defer_stage_loss and name == f"{self.current_stage}_loss":
-            return
-        super().log(name, value, *args, **kwargs)
 
     def __getstate__(self) -> dict[str, Any]:
         # pytorch-forecasting caches a namedtuple class defined inside `to_network_output` (not picklable) and
@@ -431,19 +351,21 @@ class TimesCLIP(BaseModelWithCovariates):
         state["_trainer"] = None
         return state
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        """pytorch-forecasting's optimizer with the text tower at ``text_tower_lr``; a per-step cosine by default."""
-        groups = self.network.parameter_groups(self.parameters(), self.hparams.text_tower_lr)
-        # BaseModel builds its optimizer (by name, class or callable) from `self.parameters()`. Torch optimizers take
-        # parameter groups in its place, so shadowing `parameters` for this one call keeps all of that logic.
-        self.parameters = lambda *args, **kwargs: [dict(g) for g in groups]
-        try:
-            config = super().configure_optimizers()
-        finally:
-            del self.parameters
-        if not self.hparams.cosine_schedule:
-            return config
+    def _build_optimizer(self, parameters: Any, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
+        """The optimizer that ``optimizer`` names, over two parameter groups (the text tower at ``text_tower_lr``).
 
+        pytorch-forecasting builds its optimizer by calling ``self.optimizer(self.parameters(), lr=lr, ...)`` where
+        ``optimizer`` is a callable; this is that callable, so everything else of its ``configure_optimizers``
+        (``optimizer_params``, ``weight_decay``, its schedulers) applies unchanged.
+        """
+        groups = self.network.parameter_groups(parameters, base_lr=lr)
+        return _optimizer_class(self.hparams.optimizer)(groups, lr=lr, **kwargs)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """pytorch-forecasting's optimizer and schedule; with ``cosine_schedule``, a per-step cosine in its place."""
+        config = super().configure_optimizers()
+        if not self.config.cosine_schedule:
+            return config
         total_steps = self.trainer.estimated_stepping_batches
         if not math.isfinite(total_steps):
             raise ValueError(
@@ -453,6 +375,27 @@ class TimesCLIP(BaseModelWithCovariates):
         optimizer = config["optimizer"]
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(total_steps)), eta_min=0.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+
+def _optimizer_class(optimizer: str | Callable[..., torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:
+    """What ``optimizer`` names, as pytorch-forecasting resolves it: a callable, or a ``torch.optim`` name."""
+    if callable(optimizer):
+        return optimizer
+    names = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+    name = names.get(optimizer, optimizer)
+    if isinstance(name, str) and hasattr(torch.optim, name):
+        return getattr(torch.optim, name)
+    try:
+        import pytorch_optimizer
+    except ImportError:
+        pytorch_optimizer = None
+    if isinstance(name, str) and pytorch_optimizer is not None and hasattr(pytorch_optimizer, name):
+        return getattr(pytorch_optimizer, name)
+    raise ValueError(
+        f"`optimizer={optimizer!r}` is not a `torch.optim` (or `pytorch_optimizer`) optimizer name nor a callable; "
+        "TimesCLIP gives its text tower a learning rate of its own and builds the optimizer from such a name or "
+        "callable (for Ranger, pass `optimizer=pytorch_optimizer.Ranger21`)."
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- checks

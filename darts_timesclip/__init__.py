@@ -1,30 +1,54 @@
-"""darts-timesclip: the TimesCLIP forecaster (arXiv 2506.24124) for Darts."""
+"""darts-timesclip: the TimesCLIP forecaster (arXiv 2506.24124) for Darts.
 
-from darts_timesclip.backbones import PRESETS, BackboneNotAvailableError, resolve_backbone
-from darts_timesclip.model import TimesCLIPModel
-from darts_timesclip.network import TimesCLIPNetwork
+Public names are imported lazily (PEP 562): ``import darts_timesclip`` loads nothing heavy, ``from darts_timesclip
+import TimesCLIPConfig`` needs torch and transformers only, and Darts is imported when ``TimesCLIPModel`` is first
+used.
+"""
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+#: public name -> module that defines it
+_LAZY = {
+    "TimesCLIPModel": "darts_timesclip.model",
+    "TimesCLIPConfig": "darts_timesclip.network.config",
+    "TimesCLIPNetwork": "darts_timesclip.network.timesclip",
+    "TimesCLIPOutput": "darts_timesclip.network.timesclip",
+    "PRESETS": "darts_timesclip.backbones.presets",
+    "BackboneNotAvailableError": "darts_timesclip.backbones.loading",
+    "resolve_backbone": "darts_timesclip.backbones.loading",
+}
 
 __all__ = [
     "PRESETS",
     "BackboneNotAvailableError",
+    "TimesCLIPConfig",
     "TimesCLIPModel",
     "TimesCLIPNetwork",
-    "resolve_backbone",
+    "TimesCLIPOutput",
     "__version__",
+    "resolve_backbone",
 ]
 
-
-def _register_safe_globals() -> None:
-    """Let ``TimesCLIPModel.load`` work without ``trusted=True`` (Darts' restricted unpickler)."""
-    try:
-        from darts.utils.serialization import add_safe_globals
-    except ImportError:  # pragma: no cover - darts without safe loading
-        return
-    from darts_timesclip.backbones.loading import BackboneSpec
-
-    add_safe_globals([TimesCLIPModel, BackboneSpec])
+if TYPE_CHECKING:
+    from darts_timesclip.backbones.loading import BackboneNotAvailableError, resolve_backbone
+    from darts_timesclip.backbones.presets import PRESETS
+    from darts_timesclip.model import TimesCLIPModel
+    from darts_timesclip.network.config import TimesCLIPConfig
+    from darts_timesclip.network.timesclip import TimesCLIPNetwork, TimesCLIPOutput
 
 
-_register_safe_globals()
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'darts_timesclip' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -2,100 +2,87 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from darts.models.forecasting.pl_forecasting_module import PLForecastingModule, io_processor
-from darts.utils.data.torch_datasets.utils import PLModuleInput, PLModuleOutput
+from darts.utils.data.torch_datasets.utils import (
+    ModuleStage,
+    PLModuleInput,
+    PLModuleOutput,
+    TorchTrainingBatch,
+)
 
-from darts_timesclip.network import TimesCLIPNetwork
+from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork, combine_losses
+
+#: Lightning's scheduler settings that Darts reads out of ``lr_scheduler_kwargs`` (and their defaults).
+_LR_SCHEDULER_CONFIG = {"monitor": "val_loss", "interval": "epoch", "frequency": 1, "strict": True, "name": None}
+
+
+@dataclass(slots=True)
+class TimesCLIPModuleOutput(PLModuleOutput):
+    """Darts' forward output plus the alignment loss (``None`` at prediction or without alignment)."""
+
+    alignment_loss: torch.Tensor | None = None
 
 
 class _TimesCLIPModule(PLForecastingModule):
     """Lightning module: the network's forecast loss plus ``alignment_weight`` x its alignment loss.
 
-    Logged per stage: ``{stage}_forecast_loss``, ``{stage}_alignment_loss`` and ``{stage}_loss``. ``train_loss`` is
-    the optimised total; ``val_loss`` is the forecast loss alone, the quantity that early stopping and
-    checkpoint selection should track.
+    Logged per stage: ``{stage}_loss``, the forecast loss as Darts logs it for every model (what early stopping and
+    checkpoint selection track), and the names of :mod:`darts_timesclip.network.losses`
+    (``{stage}_alignment_loss``, ``{stage}_total_loss``: what is optimised, ...).
 
-    All sizes arrive resolved (``_create_model`` infers them from the training sample); configurations are plain
-    dictionaries so that Lightning checkpoints rebuild the module without the original backbone files.
+    Parameters
+    ----------
+    config
+        :meth:`TimesCLIPConfig.to_dict` output with every size resolved (``_create_model`` infers them from the
+        training sample). A plain dictionary, so that Lightning checkpoints rebuild the module without the original
+        backbone files.
+    **kwargs
+        The arguments of ``PLForecastingModule``.
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        output_dim: int,
-        vision_config: dict[str, Any],
-        text_config: dict[str, Any],
-        patch_length: int,
-        patch_stride: int,
-        parameter_kinds: tuple[str, ...],
-        use_vision: bool,
-        use_alignment: bool,
-        use_variate_selection: bool,
-        alignment_weight: float,
-        freeze_vision: bool,
-        text_tower_lr: float,
-        cosine_schedule: bool,
-        dropout: float,
-        embedding_cache_bytes: int,
-        vision_chunk_size: int,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, config: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.input_dim = input_dim
-        self.output_dim = output_dim
-        self.alignment_weight = alignment_weight
-        self.text_tower_lr = text_tower_lr
-        self.cosine_schedule = cosine_schedule
-        self.network = TimesCLIPNetwork(
-            input_length=self.input_chunk_length,
-            horizon=self.output_chunk_length,
-            n_targets=output_dim,
-            vision_config=vision_config,
-            text_config=text_config,
-            patch_length=patch_length,
-            patch_stride=patch_stride,
-            parameter_kinds=tuple(parameter_kinds),
-            use_vision=use_vision,
-            use_alignment=use_alignment,
-            use_variate_selection=use_variate_selection,
-            freeze_vision=freeze_vision,
-            dropout=dropout,
-            embedding_cache_bytes=embedding_cache_bytes,
-            vision_chunk_size=vision_chunk_size,
-        )
-        self._alignment_loss: torch.Tensor | None = None
+        self.config = TimesCLIPConfig.from_dict(config)
+        self.network = TimesCLIPNetwork(self.config)
 
     @io_processor
-    def forward(self, x_in: PLModuleInput) -> PLModuleOutput:
+    def forward(self, x_in: PLModuleInput) -> TimesCLIPModuleOutput:
         x = x_in.concatenate_past_features()  # [B, L, targets + past covariates]
-        out = self.network(x)
-        self._alignment_loss = out.alignment_loss
-        return PLModuleOutput(prediction=out.prediction)
+        out = self.network(x, return_alignment=x_in.stage is not ModuleStage.PREDICT)
+        return TimesCLIPModuleOutput(prediction=out.prediction, alignment_loss=out.alignment_loss)
 
-    def _train_val_step(self, batch, stage, criterion, metrics) -> torch.Tensor:
+    # Lightning's documented step hooks; Darts' `_compute_loss` / `_update_metrics` helpers do the Darts part
+    # (likelihood or loss_fn, sample weights, torch metrics). `tests/test_darts_api.py` fails if they change.
+    def training_step(self, train_batch: TorchTrainingBatch, batch_idx: int) -> torch.Tensor:
+        return self._step(train_batch, ModuleStage.TRAIN, self.train_criterion, self.train_metrics)
+
+    def validation_step(self, val_batch: TorchTrainingBatch, batch_idx: int) -> torch.Tensor:
+        return self._step(val_batch, ModuleStage.VALIDATE, self.val_criterion, self.val_metrics)
+
+    def _step(self, batch: TorchTrainingBatch, stage: ModuleStage, criterion: Any, metrics: Any) -> torch.Tensor:
         output = self(batch.to_module_input(stage=stage))
         forecast_loss = self._compute_loss(output, batch.future_target, criterion, batch.sample_weight)
-        alignment_loss = self._alignment_loss
-        self._alignment_loss = None
-        batch_size = batch.past_target.shape[0]
-        log = dict(batch_size=batch_size, sync_dist=True)
-        self.log(f"{stage.value}_forecast_loss", forecast_loss, **log)
-        total = forecast_loss
-        if alignment_loss is not None:
-            self.log(f"{stage.value}_alignment_loss", alignment_loss, **log)
-            total = forecast_loss + self.alignment_weight * alignment_loss
-        reported = total if stage.value == "train" else forecast_loss
-        self.log(f"{stage.value}_loss", reported, prog_bar=True, **log)
+        losses = combine_losses(forecast_loss, output.alignment_loss, self.config.alignment_weight, stage.value)
+        log = dict(batch_size=batch.past_target.shape[0], sync_dist=True)
+        self.log(f"{stage.value}_loss", forecast_loss, prog_bar=True, **log)  # as Darts' own step logs it
+        for name, value in losses.logged.items():
+            self.log(name, value, **log)
         self._update_metrics(output, batch.future_target, metrics)
-        return total
+        return losses.total
 
-    def configure_optimizers(self):
-        """AdamW (by default) with the text tower at ``text_tower_lr``; cosine decay per step by default."""
+    def configure_optimizers(self) -> Any:
+        """The optimizer over two parameter groups (the text tower at ``text_tower_lr``) and its schedule.
+
+        ``optimizer_cls`` / ``optimizer_kwargs`` and ``lr_scheduler_cls`` / ``lr_scheduler_kwargs`` are honoured as
+        Darts does; without a scheduler, every learning rate decays to 0 by a per-step cosine
+        (``cosine_schedule``).
+        """
         kwargs = dict(self.optimizer_kwargs)
-        groups = self.network.parameter_groups(self.parameters(), self.text_tower_lr)
+        groups = self.network.parameter_groups(self.parameters())
         try:
             optimizer = self.optimizer_cls(groups, **kwargs)
         except (TypeError, ValueError) as err:
@@ -104,14 +91,17 @@ class _TimesCLIPModule(PLForecastingModule):
             ) from err
 
         if self.lr_scheduler_cls is not None:
-            # Darts' own handling of `lr_scheduler_cls` / `lr_scheduler_kwargs`
-            original = self.optimizer_cls, self.optimizer_kwargs
+            scheduler_kwargs = dict(self.lr_scheduler_kwargs)
+            lightning_config = {k: scheduler_kwargs.pop(k, v) for k, v in _LR_SCHEDULER_CONFIG.items()}
             try:
-                self.optimizer_cls = lambda params, **_: optimizer
-                return super().configure_optimizers()
-            finally:
-                self.optimizer_cls, self.optimizer_kwargs = original
-        if not self.cosine_schedule:
+                scheduler = self.lr_scheduler_cls(optimizer, **scheduler_kwargs)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"Could not build the learning-rate scheduler `{self.lr_scheduler_cls.__name__}` with "
+                    f"`lr_scheduler_kwargs={self.lr_scheduler_kwargs}`: {err}"
+                ) from err
+            return [optimizer], {"scheduler": scheduler, **lightning_config}
+        if not self.config.cosine_schedule:
             return optimizer
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=0.0)

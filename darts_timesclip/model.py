@@ -18,16 +18,17 @@ from darts.utils.likelihood_models.torch import (
     QuantileRegression,
     TorchLikelihood,
 )
+from darts.utils.serialization import add_safe_globals
 
-from darts_timesclip.backbones import (
-    DEFAULT_BACKBONE,
-    BackboneSpec,
-    load_pretrained_towers,
-    resolve_backbone,
-)
 from darts_timesclip.lightning_module import _TimesCLIPModule
-from darts_timesclip.network.hyperparameters import check_timesclip_hyperparameters
-from darts_timesclip.validation import check_components, check_finite, check_min_length
+from darts_timesclip.network import TimesCLIPConfig, document_config_parameters
+from darts_timesclip.validation import (
+    check_components,
+    check_finite,
+    check_inference_dataset,
+    check_min_length,
+    check_training_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,25 +53,12 @@ def _parameter_kinds(likelihood: TorchLikelihood | None) -> tuple[str, ...]:
 
 
 class TimesCLIPModel(PastCovariatesTorchModel):
+    @document_config_parameters
     def __init__(
         self,
         input_chunk_length: int,
         output_chunk_length: int,
         output_chunk_shift: int = 0,
-        backbone: str = DEFAULT_BACKBONE,
-        pretrained: bool | None = None,
-        patch_length: int = 16,
-        patch_stride: int = 8,
-        use_vision: bool = True,
-        use_alignment: bool = True,
-        use_variate_selection: bool = True,
-        alignment_weight: float = 0.1,
-        freeze_vision: bool = True,
-        text_tower_lr: float = 1e-4,
-        cosine_schedule: bool = True,
-        dropout: float = 0.1,
-        embedding_cache_mb: float = 1024.0,
-        vision_chunk_size: int = 256,
         optimizer_cls: type[torch.optim.Optimizer] = torch.optim.AdamW,
         **kwargs: Any,
     ) -> None:
@@ -87,6 +75,9 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         optimised by AdamW with ``optimizer_kwargs["lr"]`` (AdamW's default 1e-3) for the new parts,
         ``text_tower_lr`` for the pretrained text transformer, and a cosine decay to 0 over all training steps.
 
+        TimesCLIP's own hyperparameters are those of :class:`~darts_timesclip.network.TimesCLIPConfig`, passed as
+        keyword arguments; the model keeps them in :attr:`config`.
+
         Parameters
         ----------
         input_chunk_length
@@ -95,41 +86,9 @@ class TimesCLIPModel(PastCovariatesTorchModel):
             Number of time steps forecast at once.
         output_chunk_shift
             Steps between the end of the input window and the start of the forecast. Default: ``0``.
-        backbone
-            CLIP backbone: a hub id, a local directory saved with ``CLIPModel.save_pretrained``, or a random-weight
-            preset (``"compact"``, a CPU-sized model; ``"tiny"``, for tests). Default:
-            ``"openai/clip-vit-base-patch16"``, the paper's.
-        pretrained
-            Load the backbone's pretrained weights (``True``) or use its architecture with random weights
-            (``False``). Default: ``None``, pretrained for hub ids and directories, random for presets.
-        patch_length
-            Length of the patches of the numeric view. Default: ``16``.
-        patch_stride
-            Step between patches. Default: ``8``.
-        use_vision
-            Use the chart (vision) view. Default: ``True``.
-        use_alignment
-            Add the contrastive alignment loss (needs ``use_vision``). Default: ``True``.
-        use_variate_selection
-            Use the variate-selection block; without it each variate's summary (plus its image embedding) feeds the
-            generator directly. Default: ``True``.
-        alignment_weight
-            Weight of the alignment loss. Default: ``0.1`` (paper).
-        freeze_vision
-            Keep the CLIP vision tower frozen (paper). Only a frozen tower caches its embeddings. Default: ``True``.
-        text_tower_lr
-            Learning rate of the pretrained text transformer. Default: ``1e-4`` (paper).
-        cosine_schedule
-            With no ``lr_scheduler_cls``, decay every learning rate to 0 by a per-step cosine. Default: ``True``.
-        dropout
-            Dropout of the variate selection and the generator. Default: ``0.1``.
-        embedding_cache_mb
-            Memory bound, in MiB, of the cache of frozen vision embeddings (per chart); ``0`` disables it.
-            Default: ``1024``.
-        vision_chunk_size
-            Charts rendered and encoded per pass; lower it for many variates on a small GPU. Default: ``256``.
         optimizer_cls
             Optimizer class. Default: ``torch.optim.AdamW``.
+        {timesclip_parameters}
         **kwargs
             Every other argument of :class:`darts.models.forecasting.torch_forecasting_model.TorchForecastingModel`
             (``batch_size``, ``n_epochs``, ``loss_fn``, ``likelihood``, ``optimizer_kwargs``, ``lr_scheduler_cls``,
@@ -150,41 +109,29 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         >>> model.fit(series)  # doctest: +SKIP
         >>> forecast = model.predict(12)  # doctest: +SKIP
         """
-        super().__init__(**self._extract_torch_model_params(**self.model_params))
-        self.pl_module_params = self._extract_pl_module_params(**self.model_params)
+        config_kwargs, _ = TimesCLIPConfig.split_kwargs(kwargs)
+        darts_params = {k: v for k, v in self.model_params.items() if k not in config_kwargs}
+        super().__init__(**self._extract_torch_model_params(**darts_params))
+        self.pl_module_params = self._extract_pl_module_params(**darts_params)
 
         if kwargs.get("use_reversible_instance_norm"):
             raise ValueError("`use_reversible_instance_norm` must be False: TimesCLIP normalises every window itself.")
-        self._parameter_kinds = _parameter_kinds(self.likelihood)
-        self.backbone_spec: BackboneSpec = resolve_backbone(backbone, pretrained)
-        check_timesclip_hyperparameters(
-            input_length=input_chunk_length,
-            output_length=output_chunk_length,
-            patch_length=patch_length,
-            patch_stride=patch_stride,
-            use_vision=use_vision,
-            use_alignment=use_alignment,
-            alignment_weight=alignment_weight,
-            text_tower_lr=text_tower_lr,
-            dropout=dropout,
-            embedding_cache_mb=embedding_cache_mb,
-            vision_chunk_size=vision_chunk_size,
-            backbone=backbone,
-            max_text_positions=self.backbone_spec.max_text_positions,
+        #: Every TimesCLIP hyperparameter; ``n_targets`` is set from the training series in ``_create_model``.
+        self.config = TimesCLIPConfig(
+            input_chunk_length=input_chunk_length,
+            output_chunk_length=output_chunk_length,
+            parameter_kinds=_parameter_kinds(self.likelihood),
+            **config_kwargs,
         )
 
-        self.patch_length = patch_length
-        self.patch_stride = patch_stride
-        self.use_vision = use_vision
-        self.use_alignment = use_alignment
-        self.use_variate_selection = use_variate_selection
-        self.alignment_weight = alignment_weight
-        self.freeze_vision = freeze_vision
-        self.text_tower_lr = text_tower_lr
-        self.cosine_schedule = cosine_schedule
-        self.dropout = dropout
-        self.embedding_cache_mb = embedding_cache_mb
-        self.vision_chunk_size = vision_chunk_size
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "config" not in state:
+            raise ValueError(
+                "This TimesCLIPModel was saved by darts-timesclip 0.1, whose checkpoints this version cannot read "
+                "(the hyperparameters now live in one `TimesCLIPConfig`); retrain the model, or load it with the "
+                "version that saved it."
+            )
+        super().__setstate__(state)
 
     @property
     def supports_static_covariates(self) -> bool:
@@ -195,35 +142,11 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         return True
 
     def _create_model(self, train_sample: TorchTrainingSample) -> _TimesCLIPModule:
-        past_target = train_sample.past_target
-        past_covariates = train_sample.past_covariates
-        output_dim = past_target.shape[1]
-        input_dim = output_dim + (past_covariates.shape[1] if past_covariates is not None else 0)
-        spec = self.backbone_spec
-        module = _TimesCLIPModule(
-            input_dim=input_dim,
-            output_dim=output_dim,
-            vision_config=spec.vision_config,
-            text_config=spec.text_config,
-            patch_length=self.patch_length,
-            patch_stride=self.patch_stride,
-            parameter_kinds=self._parameter_kinds,
-            use_vision=self.use_vision,
-            use_alignment=self.use_alignment,
-            use_variate_selection=self.use_variate_selection,
-            alignment_weight=self.alignment_weight,
-            freeze_vision=self.freeze_vision,
-            text_tower_lr=self.text_tower_lr,
-            cosine_schedule=self.cosine_schedule,
-            dropout=self.dropout,
-            embedding_cache_bytes=int(self.embedding_cache_mb * 2**20),
-            vision_chunk_size=self.vision_chunk_size,
-            **self.pl_module_params,
-        )
-        if spec.pretrained:
-            vision, text = load_pretrained_towers(spec)
-            module.network.load_backbone_weights(vision if self.use_vision else None, text)
-            logger.info("Loaded pretrained CLIP towers from `%s`.", spec.name)
+        n_targets = train_sample.past_target.shape[1]
+        config = self.config.replace(n_targets=n_targets)
+        module = _TimesCLIPModule(config=config.to_dict(), **self.pl_module_params)
+        if module.network.load_pretrained_backbone():
+            logger.info("Loaded pretrained CLIP towers from `%s`.", config.backbone)
         return module
 
     # ------------------------------------------------------------------ input checks Darts does not make
@@ -282,3 +205,21 @@ class TimesCLIPModel(PastCovariatesTorchModel):
             series, past_covariates, self.input_chunk_length, "the input window", check_trained=retrain is False
         )
         return super().historical_forecasts(series, past_covariates, *args, **kwargs)
+
+    def fit_from_dataset(
+        self, train_dataset: Any, val_dataset: Any | None = None, *args: Any, **kwargs: Any
+    ) -> TimesCLIPModel:
+        """See :meth:`TorchForecastingModel.fit_from_dataset`. Rejects NaN / inf and mismatched component counts."""
+        expected = self._trained_components()
+        check_training_dataset(train_dataset, "train_dataset", expected)
+        check_training_dataset(val_dataset, "val_dataset", expected)
+        return super().fit_from_dataset(train_dataset, val_dataset, *args, **kwargs)
+
+    def predict_from_dataset(self, n: int, dataset: Any, *args: Any, **kwargs: Any) -> Sequence[TimeSeries]:
+        """See :meth:`TorchForecastingModel.predict_from_dataset`. Rejects NaN / inf and mismatched datasets."""
+        check_inference_dataset(dataset, "dataset", self._trained_components(), self.input_chunk_length)
+        return super().predict_from_dataset(n, dataset, *args, **kwargs)
+
+
+# `TimesCLIPModel.load` works without `trusted=True` (Darts' restricted unpickler): registered where it is defined
+add_safe_globals([TimesCLIPModel, TimesCLIPConfig])

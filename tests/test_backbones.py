@@ -60,7 +60,7 @@ def test_uncached_hub_id_offline_says_how_to_fix(monkeypatch):
 def test_local_directory_loads_pretrained_weights_through_the_user_path(tiny_clip_dir, series):
     path, reference = tiny_clip_dir
     model = TimesCLIPModel(**model_kwargs(backbone=str(path)))
-    assert model.backbone_spec.kind == "directory" and model.backbone_spec.pretrained
+    assert model.config.backbone == str(path) and model.config.pretrained
     model.fit(series, epochs=1)
     network = model.model.network
     # the frozen vision tower keeps the saved weights exactly

@@ -41,7 +41,7 @@ def test_past_covariates_are_extra_variates_not_forecast(series):
     model = fitted(series, output_chunk_length=6)
     model_cov = TimesCLIPModel(**model_kwargs()).fit(series, past_covariates=covariates)
     assert model_cov.model.network.n_targets == 2
-    assert model_cov.model.input_dim == 5
+    assert model_cov.train_sample.past_covariates.shape[1] == 3  # seen as variates 3-5
     pred = model_cov.predict(6, past_covariates=covariates)
     assert pred.n_components == 2
     assert not np.allclose(pred.values(), model.predict(6).values())
@@ -118,9 +118,10 @@ def test_random_state_reproducibility(series):
 def test_training_logs_both_losses_and_uses_two_learning_rates(series):
     model = fitted(series)
     metrics = model.trainer.callback_metrics
-    assert {"train_loss", "train_forecast_loss", "train_alignment_loss"} <= set(metrics)
-    total = metrics["train_loss"]
+    assert {"train_loss", "train_forecast_loss", "train_alignment_loss", "train_total_loss"} <= set(metrics)
+    total = metrics["train_total_loss"]
     assert torch.isclose(total, metrics["train_forecast_loss"] + 0.1 * metrics["train_alignment_loss"], atol=1e-5)
+    assert torch.isclose(metrics["train_loss"], metrics["train_forecast_loss"])
     optimizer = model.model.optimizers().optimizer
     assert isinstance(optimizer, torch.optim.AdamW)
     text_ids = {id(p) for p in model.model.network.text_tower_parameters()}
@@ -237,6 +238,9 @@ def test_component_mismatch_at_predict(series):
         ({"dropout": 1.5}, r"`dropout` must be in \[0, 1\), got 1.5"),
         ({"backbone": "compcat"}, r"`backbone='compcat'` is neither a preset"),
         ({"use_vision": False}, r"`use_alignment=True` needs `use_vision=True`"),
+        ({"temperature": 0}, r"`temperature` must be > 0, got 0"),
+        ({"use_vision": "yes"}, r"`use_vision` must be True or False, got `'yes'`"),
+        ({"bakbone": "tiny"}, r"Invalid model creation parameters.*bakbone"),
         ({"use_reversible_instance_norm": True}, r"`use_reversible_instance_norm` must be False"),
         ({"input_chunk_length": 600, "patch_length": 4, "patch_stride": 4}, r"more than the 77 positions"),
         ({"output_chunk_length": 0}, r"`output_chunk_length` must be a positive integer"),

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from darts_timesclip.backbones import resolve_backbone
 from darts_timesclip.network import (
     ContrastiveAlignment,
     EmbeddingCache,
+    TimesCLIPConfig,
     TimesCLIPNetwork,
     VariateSelection,
     denormalize,
@@ -22,22 +22,13 @@ from darts_timesclip.network import (
     variate_colours,
 )
 
-TINY = resolve_backbone("tiny")
-
-
 def tiny_network(**overrides) -> TimesCLIPNetwork:
     kwargs = dict(
-        input_length=32,
-        horizon=8,
-        n_targets=2,
-        vision_config=TINY.vision_config,
-        text_config=TINY.text_config,
-        patch_length=8,
-        patch_stride=4,
+        input_chunk_length=32, output_chunk_length=8, n_targets=2, backbone="tiny", patch_length=8, patch_stride=4
     )
     kwargs.update(overrides)
     torch.manual_seed(0)
-    return TimesCLIPNetwork(**kwargs).eval()
+    return TimesCLIPNetwork(TimesCLIPConfig(**kwargs)).eval()
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -126,7 +117,7 @@ def test_patching_counts_and_end_padding():
 )
 def test_network_shapes_and_ablations(switches):
     net = tiny_network(parameter_kinds=("location",) * 3, **switches)
-    out = net(torch.randn(5, 32, 4))
+    out = net(torch.randn(5, 32, 4), return_alignment=True)
     assert out.prediction.shape == (5, 8, 2, 3)
     assert out.text_embeddings.shape == (5, 4, 32)
     assert (out.alignment_loss is None) == (not switches.get("use_alignment", True))
@@ -134,14 +125,24 @@ def test_network_shapes_and_ablations(switches):
     assert (net.vision is None) == (not switches.get("use_vision", True))
 
 
-def test_alignment_without_vision_is_rejected():
-    with pytest.raises(ValueError, match=r"use_alignment=True.*needs the vision view"):
-        tiny_network(use_vision=False)
+def test_alignment_loss_is_computed_only_when_asked():
+    net = tiny_network()
+    x = torch.randn(4, 32, 2)
+    assert net(x).alignment_loss is None
+    asked = net(x, return_alignment=True)
+    assert asked.alignment_loss.ndim == 0 and asked.alignment_loss > 0
+    assert torch.equal(asked.prediction, net(x).prediction)  # asking changes nothing else
 
 
-def test_too_many_patches_for_text_positions():
-    with pytest.raises(ValueError, match=r"exceeds the text tower's 77 positions"):
-        tiny_network(input_length=400, patch_length=4, patch_stride=4)
+def test_network_takes_only_a_config():
+    with pytest.raises(TypeError, match=r"`config` must be a TimesCLIPConfig, got dict"):
+        TimesCLIPNetwork({"input_chunk_length": 32})
+
+
+def test_windows_of_the_wrong_shape_are_rejected():
+    net = tiny_network()
+    with pytest.raises(ValueError, match=r"Expected windows \[B, 32, V >= 2\], got \[4, 30, 2\]"):
+        net(torch.randn(4, 30, 2))
 
 
 def test_summary_token_sees_every_patch_through_the_causal_mask():
@@ -156,7 +157,7 @@ def test_summary_token_sees_every_patch_through_the_causal_mask():
 
 def test_variate_count_is_not_limited_by_text_positions():
     net = tiny_network(n_targets=100)
-    out = net(torch.randn(2, 32, 100))
+    out = net(torch.randn(2, 32, 100), return_alignment=True)
     assert out.prediction.shape == (2, 8, 100, 1)
 
 
@@ -202,7 +203,7 @@ def test_variate_selection_mixes_variates():
 
 def test_network_gradients_reach_trainable_parts_only():
     net = tiny_network().train()
-    out = net(torch.randn(4, 32, 2))
+    out = net(torch.randn(4, 32, 2), return_alignment=True)
     (out.prediction.sum() + out.alignment_loss).backward()
     assert all(p.grad is None for p in net.vision.clip.parameters())
     assert net.numeric.clip.get_input_embeddings().weight.grad is None
@@ -222,6 +223,37 @@ def test_embedding_cache_serves_identical_embeddings():
     assert torch.equal(first, second)
     net.vision.cache.clear()
     assert torch.allclose(net.vision(x), first)
+
+
+def test_cached_and_fresh_embeddings_are_the_same_bits_with_duplicate_charts():
+    # duplicate windows in one batch (e.g. copies of a series) are encoded once; a later call serves that result
+    net = tiny_network().double()
+    x = torch.randn(6, 32, 2, dtype=torch.float64)
+    x = torch.cat([x, x[:3], x[1:2]])
+    first = net.vision(x)
+    assert len(net.vision.cache) == 12
+    assert torch.equal(first[:3], first[6:9]) and torch.equal(first[1], first[9])
+    assert torch.equal(net.vision(x), first)
+    # a later batch of other composition gets the very same pooled embeddings (the projection, a matmul over the
+    # batch, may round differently for another batch size, with or without a cache)
+    rows = minmax_scale(x.permute(0, 2, 1).reshape(-1, 32))
+    colours = torch.arange(2).repeat(10)
+    pooled = net.vision.pooled(rows, colours)
+    assert torch.equal(net.vision.pooled(rows[4:15], colours[4:15]), pooled[4:15])
+
+
+def test_embedding_cache_follows_the_module_across_dtype_and_device_moves():
+    net = tiny_network()
+    x = torch.randn(3, 32, 2)
+    net.vision(x)
+    assert net.vision.cache._store.dtype == torch.float32
+    net.to("cpu")  # same device and dtype: entries kept
+    assert len(net.vision.cache) == 6
+    net.double()  # a float32 embedding is not what the float64 tower computes: entries dropped
+    assert len(net.vision.cache) == 0
+    fresh = net.vision(x.double())
+    assert net.vision.cache._store.dtype == torch.float64
+    assert torch.equal(net.vision(x.double()), fresh)
 
 
 def test_embedding_cache_respects_its_memory_bound():

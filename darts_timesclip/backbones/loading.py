@@ -169,8 +169,8 @@ def _config_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in drop}
 
 
-def load_pretrained_towers(spec: BackboneSpec) -> tuple[nn.Module, nn.Module]:
-    """Load the pretrained ``CLIPVisionModel`` and ``CLIPTextModel`` named by ``spec``.
+def load_pretrained_towers(backbone: str) -> tuple[nn.Module, nn.Module]:
+    """Load the pretrained ``CLIPVisionModel`` and ``CLIPTextModel`` of ``backbone`` (a hub id or a directory).
 
     Raises
     ------
@@ -181,11 +181,11 @@ def load_pretrained_towers(spec: BackboneSpec) -> tuple[nn.Module, nn.Module]:
 
     try:
         with quiet_transformers():
-            vision = CLIPVisionModel.from_pretrained(spec.name)
-            text = CLIPTextModel.from_pretrained(spec.name)
+            vision = CLIPVisionModel.from_pretrained(backbone)
+            text = CLIPTextModel.from_pretrained(backbone)
     except OSError as err:
         raise BackboneNotAvailableError(
-            f"Could not load the weights of the CLIP backbone `{spec.name}` ({type(err).__name__}: {err}). "
-            f"{_how_to_fix(spec.name)}"
+            f"Could not load the weights of the CLIP backbone `{backbone}` ({type(err).__name__}: {err}). "
+            f"{_how_to_fix(backbone)}"
         ) from err
     return vision, text

@@ -1,6 +1,7 @@
-"""Pure-torch TimesCLIP: rendering, patching, towers, alignment, variate selection, generator.
+"""Pure-torch TimesCLIP: config, rendering, patching, towers, alignment, variate selection, generator, losses.
 
-Nothing here imports Darts or pytorch-forecasting; both wrappers use :class:`TimesCLIPNetwork` unchanged.
+Nothing here imports Darts, Lightning or pytorch-forecasting (a test enforces it); both wrappers build one
+:class:`TimesCLIPConfig` and use :class:`TimesCLIPNetwork` unchanged.
 """
 
 from darts_timesclip.network.chart_rendering import (
@@ -10,8 +11,10 @@ from darts_timesclip.network.chart_rendering import (
     render_line_charts_matplotlib,
     variate_colours,
 )
+from darts_timesclip.network.config import TimesCLIPConfig, document_config_parameters
 from darts_timesclip.network.embedding_cache import EmbeddingCache
 from darts_timesclip.network.heads import ContrastiveAlignment, ForecastGenerator, VariateSelection
+from darts_timesclip.network.losses import TimesCLIPLosses, combine_losses
 from darts_timesclip.network.normalization import PARAMETER_KINDS, denormalize, instance_normalize
 from darts_timesclip.network.patching import make_patches, num_patches
 from darts_timesclip.network.timesclip import TimesCLIPNetwork, TimesCLIPOutput
@@ -24,11 +27,15 @@ __all__ = [
     "EmbeddingCache",
     "ForecastGenerator",
     "NumericTower",
+    "TimesCLIPConfig",
+    "TimesCLIPLosses",
     "TimesCLIPNetwork",
     "TimesCLIPOutput",
     "VariateSelection",
     "VisionTower",
+    "combine_losses",
     "denormalize",
+    "document_config_parameters",
     "instance_normalize",
     "make_patches",
     "minmax_scale",

@@ -105,6 +105,11 @@ class EmbeddingCache:
         _, row = self._rows.popitem(last=False)
         return row
 
+    def to(self, device: torch.device | str) -> None:
+        """Move the stored embeddings to ``device`` (the module they serve moved)."""
+        if self._store is not None:
+            self._store = self._store.to(device)
+
     def clear(self) -> None:
         self._rows.clear()
         self._store = None

@@ -96,26 +96,49 @@ class VisionTower(nn.Module):
         return torch.cat(out, dim=0)
 
     def pooled(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
-        """Pooled embeddings of charts, served from the cache where the tower is frozen."""
+        """Pooled embeddings ``[N, H_vision]`` of charts, served from the cache where the tower is frozen.
+
+        With the cache on, every distinct chart is encoded once, in the first batch that holds it, and that one
+        result is what every later request receives, from the same batch or a later one: served and freshly
+        computed embeddings are the same bits, so predictions do not depend on what was predicted before (while
+        the chart stays in the cache).
+        """
         if not self.frozen:
             return self._encode(rows, colour_index)
         with torch.no_grad():
             if not self.cache.enabled:
                 return self._encode(rows, colour_index)
             keys = EmbeddingCache.keys(rows, colour_index)
-            found = torch.tensor(self.cache.lookup(keys), device=rows.device)
-            hit = found >= 0
-            out = torch.empty(
-                (rows.shape[0], self.clip.config.hidden_size), device=rows.device, dtype=self.projection.weight.dtype
+            first_of: dict[bytes, int] = {}
+            distinct = [first_of.setdefault(key, i) for i, key in enumerate(keys)]  # row of each key's first copy
+            unique = sorted(set(distinct))
+            found = self.cache.lookup([keys[i] for i in unique])
+            embeddings = torch.empty(
+                (len(unique), self.clip.config.hidden_size), device=rows.device, dtype=self.projection.weight.dtype
             )
-            if bool(hit.any()):  # gather before inserting: insertion may evict rows of this batch
-                out[hit] = self.cache.gather(found[hit]).to(out.dtype)
-            missing = (~hit).nonzero().flatten()
-            if missing.numel():
-                fresh = self._encode(rows[missing], colour_index[missing])
-                out[missing] = fresh.to(out.dtype)
-                self.cache.insert([keys[i] for i in missing.tolist()], fresh)
-            return out
+            hit = [j for j, row in enumerate(found) if row >= 0]
+            if hit:  # gather before inserting: insertion may evict rows of this batch
+                store_rows = torch.tensor([found[j] for j in hit], device=rows.device)
+                embeddings[hit] = self.cache.gather(store_rows).to(device=rows.device, dtype=embeddings.dtype)
+            missing = [j for j, row in enumerate(found) if row < 0]
+            if missing:
+                source = torch.tensor([unique[j] for j in missing], device=rows.device)
+                fresh = self._encode(rows[source], colour_index[source]).to(embeddings.dtype)
+                embeddings[missing] = fresh
+                self.cache.insert([keys[unique[j]] for j in missing], fresh)
+            position = {row: j for j, row in enumerate(unique)}
+            return embeddings[torch.tensor([position[r] for r in distinct], device=rows.device)]
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 - torch's signature
+        # `.to(device)`, `.double()`, ...: cached embeddings follow the tower's device; a new dtype makes them stale
+        # (a float32 embedding cast to float64 is not what the float64 tower computes)
+        dtype = self.projection.weight.dtype
+        result = super()._apply(fn, recurse)
+        if self.projection.weight.dtype != dtype:
+            self.cache.clear()
+        else:
+            self.cache.to(self.projection.weight.device)
+        return result
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, L, V]`` windows -> ``[B, V, D]`` image embeddings (variate ``v`` drawn in colour ``v``)."""

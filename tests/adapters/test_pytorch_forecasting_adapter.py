@@ -102,11 +102,14 @@ def test_single_target_fit_predict_and_logged_losses(single):
     model, trainer, dataset = single
     assert model.variate_names == ["y"] and model.network.n_targets == 1
     logged = trainer.callback_metrics
-    for name in ("train_forecast_loss", "train_alignment_loss", "train_loss", "val_forecast_loss", "val_loss"):
+    names = ("train_forecast_loss", "train_alignment_loss", "train_total_loss", "train_loss", "val_loss")
+    for name in (*names, "val_forecast_loss", "val_alignment_loss", "val_total_loss"):
         assert name in logged, name
-    # train_loss is the optimised total, val_loss the forecast loss alone (as in the Darts model)
+    # {stage}_loss is the forecast loss (pytorch-forecasting logs it), train_total_loss what is optimised: the same
+    # names and meanings as in the Darts model
     expected = logged["train_forecast_loss_epoch"] + 0.1 * logged["train_alignment_loss_epoch"]
-    assert torch.isclose(logged["train_loss_epoch"], expected, rtol=1e-5)
+    assert torch.isclose(logged["train_total_loss_epoch"], expected, rtol=1e-5)
+    assert torch.isclose(logged["train_loss_epoch"], logged["train_forecast_loss_epoch"], rtol=1e-6)
     assert torch.isclose(logged["val_loss"], logged["val_forecast_loss"])
 
     pred = model.predict(loader(dataset), mode="prediction", return_index=True)
@@ -175,7 +178,7 @@ def test_quantiles_and_plot_prediction():
     quantiles = [0.1, 0.5, 0.9]
     dataset = make_dataset(time_varying_unknown_reals=["y", "cov"])
     model, _ = fit(dataset, loss=QuantileLoss(quantiles))
-    assert model.network.parameter_kinds == ("location",) * 3
+    assert model.config.parameter_kinds == ("location",) * 3
     out = model.predict(loader(dataset), mode="quantiles")
     assert out.shape == (len(dataset), HORIZON, 3)
     point = model.predict(loader(dataset), mode="prediction")

@@ -1,0 +1,293 @@
+"""``TimesCLIPConfig``: every hyperparameter of the TimesCLIP network, documented and validated once.
+
+The Darts model and the pytorch-forecasting adapter translate their own arguments into one config and pass it
+down; nothing else lists the settings. A new hyperparameter is a new field here (with its ``doc``), plus the code
+that uses it: both wrappers accept it as a keyword argument and show its documentation without further edits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from darts_timesclip.backbones.loading import DEFAULT_BACKBONE, resolve_backbone
+from darts_timesclip.network.normalization import PARAMETER_KINDS
+from darts_timesclip.network.patching import num_patches
+
+#: Version of the config layout; a checkpoint made with another version is refused with a clear error.
+CONFIG_VERSION = 2
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _option(default: Any, doc: str, public: bool = True) -> Any:
+    """A config field with its documentation (``public``: an argument of both wrappers)."""
+    return field(default=default, metadata={"doc": doc, "public": public})
+
+
+@dataclass(frozen=True)
+class TimesCLIPConfig:
+    """Hyperparameters of :class:`~darts_timesclip.network.TimesCLIPNetwork`.
+
+    Built by the wrappers from their arguments (``TimesCLIPModel``, the pytorch-forecasting ``TimesCLIP``), or
+    directly for the pure-torch network. Every value is checked when the config is created; an invalid one raises a
+    ``ValueError`` that names the parameter, as the caller calls it, and the value. ``to_dict`` / ``from_dict``
+    round-trip it (checkpoints store the dictionary). The backbone is resolved on creation (configurations only,
+    no weights), so a config carries the two tower configurations and rebuilds the network without the backbone's
+    files.
+
+    Parameters
+    ----------
+    input_chunk_length
+        Window length ``L``.
+    output_chunk_length
+        Forecast length ``H``.
+    n_targets
+        Number of leading variates of a window that are forecast; the others (covariates) are seen, not forecast.
+    parameter_kinds
+        One entry of ``PARAMETER_KINDS`` per forecast parameter: how it returns to the input's scale
+        (``("location",)`` for point forecasts, ``("location", "softplus_scale")`` for a Gaussian, ...).
+    {parameters}
+    vision_config, text_config
+        ``CLIPVisionConfig`` / ``CLIPTextConfig`` dictionaries. Default: resolved from ``backbone``.
+    argument_names
+        What the caller calls the parameters in error messages, e.g. ``{"input_chunk_length": "context_length"}``
+        for pytorch-forecasting. Not part of the config's value (not compared, not serialised).
+    """
+
+    input_chunk_length: int
+    output_chunk_length: int
+    n_targets: int = 1
+    parameter_kinds: tuple[str, ...] = ("location",)
+    backbone: str = _option(
+        DEFAULT_BACKBONE,
+        "CLIP backbone: a hub id, a local directory saved with ``CLIPModel.save_pretrained``, or a random-weight "
+        'preset (``"compact"``, a CPU-sized model; ``"tiny"``, for tests). '
+        'Default: ``"openai/clip-vit-base-patch16"``, the paper\'s.',
+    )
+    pretrained: bool | None = _option(
+        None,
+        "Load the backbone's pretrained weights (``True``) or use its architecture with random weights "
+        "(``False``). Default: ``None``, pretrained for hub ids and directories, random for presets.",
+    )
+    patch_length: int = _option(16, "Length of the patches of the numeric view.")
+    patch_stride: int = _option(8, "Step between patches (at most ``patch_length``).")
+    use_vision: bool = _option(True, "Use the chart (vision) view.")
+    use_alignment: bool = _option(
+        True, "Add the contrastive alignment loss between the two views (needs ``use_vision``)."
+    )
+    use_variate_selection: bool = _option(
+        True,
+        "Use the variate-selection block; without it each variate's summary token (plus its image embedding) "
+        "feeds the generator directly.",
+    )
+    alignment_weight: float = _option(
+        0.1, "Weight of the alignment loss: loss = forecast loss + ``alignment_weight`` x alignment loss (paper)."
+    )
+    temperature: float = _option(0.07, "Initial temperature of the contrastive loss (learnt; CLIP's start).")
+    freeze_vision: bool = _option(
+        True, "Keep the CLIP vision tower frozen (paper). Only a frozen tower caches its embeddings."
+    )
+    text_tower_lr: float = _option(
+        1e-4,
+        "Learning rate of the pretrained text transformer; every other trainable parameter uses the wrapper's "
+        "learning rate (paper: 1e-4 against 1e-3).",
+    )
+    cosine_schedule: bool = _option(
+        True,
+        "Decay every learning rate to 0 by a per-step cosine over all training steps, where the wrapper has no "
+        "scheduler of its own (Darts: no ``lr_scheduler_cls``).",
+    )
+    dropout: float = _option(0.1, "Dropout of the variate selection and the generator.")
+    embedding_cache_mb: float = _option(
+        1024.0, "Memory bound, in MiB, of the cache of frozen vision embeddings (per chart); ``0`` disables it."
+    )
+    vision_chunk_size: int = _option(
+        256, "Charts rendered and encoded per pass; lower it for many variates on a small GPU."
+    )
+    vision_config: dict[str, Any] | None = field(default=None, repr=False)
+    text_config: dict[str, Any] | None = field(default=None, repr=False)
+    argument_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    # ------------------------------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        name = self.argument_name
+        integers = ("input_chunk_length", "output_chunk_length", "n_targets", "patch_length", "patch_stride")
+        for key in (*integers, "vision_chunk_size"):
+            _check_positive_int(name(key), getattr(self, key))
+            object.__setattr__(self, key, int(getattr(self, key)))  # numpy integers become plain ints
+        for key in ("use_vision", "use_alignment", "use_variate_selection", "freeze_vision", "cosine_schedule"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"`{name(key)}` must be True or False, got `{getattr(self, key)!r}`.")
+        if self.pretrained is not None and not isinstance(self.pretrained, bool):
+            raise ValueError(f"`{name('pretrained')}` must be True, False or None, got `{self.pretrained!r}`.")
+
+        length = self.input_chunk_length
+        if length < 2:
+            raise ValueError(
+                f"`{name('input_chunk_length')}` must be at least 2 (a chart needs two points), got {length}."
+            )
+        if self.patch_length > length:
+            raise ValueError(
+                f"`{name('patch_length')}={self.patch_length}` is longer than `{name('input_chunk_length')}={length}`."
+            )
+        if self.patch_stride > self.patch_length:
+            raise ValueError(
+                f"`{name('patch_stride')}={self.patch_stride}` is longer than `{name('patch_length')}="
+                f"{self.patch_length}`: values would be skipped."
+            )
+        for key in ("alignment_weight", "embedding_cache_mb"):
+            _check_real(name(key), getattr(self, key), minimum=0.0, inclusive=True)
+        _check_real(name("text_tower_lr"), self.text_tower_lr, minimum=0.0, inclusive=False)
+        _check_real(name("temperature"), self.temperature, minimum=0.0, inclusive=False)
+        if not (_is_real(self.dropout) and 0 <= self.dropout < 1):
+            raise ValueError(f"`{name('dropout')}` must be in [0, 1), got {self.dropout}.")
+        if self.use_alignment and not self.use_vision:
+            raise ValueError(
+                f"`{name('use_alignment')}=True` needs `{name('use_vision')}=True`; pass "
+                f"`{name('use_alignment')}=False` without vision."
+            )
+        kinds = tuple(self.parameter_kinds)
+        if not kinds or any(k not in PARAMETER_KINDS for k in kinds):
+            raise ValueError(f"`parameter_kinds` must be a non-empty tuple of {PARAMETER_KINDS}, got {kinds}.")
+        object.__setattr__(self, "parameter_kinds", kinds)
+        object.__setattr__(self, "argument_names", dict(self.argument_names))
+
+        if (self.vision_config is None) != (self.text_config is None):
+            raise ValueError("`vision_config` and `text_config` must be given together (or both left None).")
+        if self.vision_config is None:  # resolve the backbone: configurations only, no weights
+            spec = resolve_backbone(self.backbone, self.pretrained)
+            object.__setattr__(self, "pretrained", spec.pretrained)
+            object.__setattr__(self, "vision_config", dict(spec.vision_config))
+            object.__setattr__(self, "text_config", dict(spec.text_config))
+        elif self.pretrained is None:
+            object.__setattr__(self, "pretrained", False)
+
+        tokens = self.n_patches + 1
+        positions = int(self.text_config["max_position_embeddings"])
+        if tokens > positions:
+            raise ValueError(
+                f"`{name('input_chunk_length')}={length}` with `{name('patch_length')}={self.patch_length}` and "
+                f"`{name('patch_stride')}={self.patch_stride}` gives {tokens - 1} patches plus a summary token, more "
+                f"than the {positions} positions of `{self.backbone}`'s text tower; increase "
+                f"`{name('patch_length')}` or `{name('patch_stride')}`."
+            )
+        width, heads = int(self.text_config["hidden_size"]), int(self.text_config["num_attention_heads"])
+        if width % heads:
+            raise ValueError(f"The text tower's width {width} is not divisible by its {heads} attention heads.")
+
+    def argument_name(self, key: str) -> str:
+        """What the caller calls the config field ``key`` (for error messages)."""
+        return self.argument_names.get(key, key)
+
+    # ------------------------------------------------------------------------------------------ derived
+    @property
+    def n_patches(self) -> int:
+        """Patches per window of the numeric view."""
+        return num_patches(self.input_chunk_length, self.patch_length, self.patch_stride)
+
+    @property
+    def width(self) -> int:
+        """Token width ``D`` (the text tower's hidden size)."""
+        return int(self.text_config["hidden_size"])
+
+    @property
+    def embedding_cache_bytes(self) -> int:
+        return int(self.embedding_cache_mb * 2**20)
+
+    # ------------------------------------------------------------------------------------------ (de)serialising
+    def replace(self, **changes: Any) -> TimesCLIPConfig:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dictionary of the config, with its layout version (``from_dict`` takes it back)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "argument_names"}
+        values["parameter_kinds"] = list(self.parameter_kinds)
+        values["config_version"] = CONFIG_VERSION
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], **argument_names: str) -> TimesCLIPConfig:
+        """Rebuild a config from :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            For a dictionary of another config version (a checkpoint made before this layout) or unknown keys.
+        """
+        values = dict(values)
+        version = values.pop("config_version", None)
+        if version != CONFIG_VERSION:
+            raise ValueError(
+                f"This TimesCLIP config (or checkpoint) has config version {version!r}; this darts-timesclip reads "
+                f"version {CONFIG_VERSION}. Checkpoints saved by darts-timesclip 0.1 cannot be loaded: retrain the "
+                "model (or load it with the version that saved it)."
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown TimesCLIP config keys {unknown}; known: {sorted(known)}.")
+        values["parameter_kinds"] = tuple(values.get("parameter_kinds", ("location",)))
+        return cls(**values, argument_names=argument_names)
+
+    # ------------------------------------------------------------------------------------------ wrappers
+    @classmethod
+    def public_parameters(cls) -> tuple[str, ...]:
+        """Names of the fields that both wrappers take as keyword arguments."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("public"))
+
+    @classmethod
+    def split_kwargs(cls, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split a wrapper's ``**kwargs`` into config values and the rest."""
+        public = set(cls.public_parameters())
+        ours = {k: v for k, v in kwargs.items() if k in public}
+        rest = {k: v for k, v in kwargs.items() if k not in public}
+        return ours, rest
+
+    @classmethod
+    def parameters_doc(cls, indent: int = 0) -> str:
+        """The numpydoc ``Parameters`` entries of the public fields, with their defaults."""
+        entries = []
+        for f in dataclasses.fields(cls):
+            if not f.metadata.get("public"):
+                continue
+            doc = f.metadata["doc"]
+            if "Default:" not in doc:
+                doc += f" Default: ``{f.default!r}``."
+            body = textwrap.fill(doc, width=112, initial_indent="    ", subsequent_indent="    ")
+            entries.append(f"{f.name}\n{body}")
+        return textwrap.indent("\n".join(entries), " " * indent).lstrip()
+
+
+def document_config_parameters(func: _F) -> _F:
+    """Fill the ``{timesclip_parameters}`` line of ``func``'s docstring with the config's parameter docs."""
+    if func.__doc__:
+        marker = "{timesclip_parameters}"
+        line = next(line for line in func.__doc__.splitlines() if marker in line)
+        indent = len(line) - len(line.lstrip())
+        func.__doc__ = func.__doc__.replace(marker, TimesCLIPConfig.parameters_doc(indent=indent))
+    return func
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_real(name: str, value: Any, minimum: float, inclusive: bool) -> None:
+    ok = _is_real(value) and (value >= minimum if inclusive else value > minimum)
+    if not ok:
+        raise ValueError(f"`{name}` must be {'>=' if inclusive else '>'} {minimum:g}, got {value}.")
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
+
+
+TimesCLIPConfig.__doc__ = TimesCLIPConfig.__doc__.replace("{parameters}", TimesCLIPConfig.parameters_doc(indent=4))
