@@ -22,6 +22,7 @@ from darts_timesclip.network import (
     variate_colours,
 )
 
+
 def tiny_network(**overrides) -> TimesCLIPNetwork:
     kwargs = dict(
         input_chunk_length=32, output_chunk_length=8, n_targets=2, backbone="tiny", patch_length=8, patch_stride=4
