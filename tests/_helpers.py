@@ -1,16 +1,30 @@
-"""Helpers shared by the tests: quiet CPU trainers, tiny models, short synthetic series."""
+"""Helpers shared by the tests: tiny models, short synthetic series, a record of training losses."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytorch_lightning as pl
 
+#: Lightning settings of every test trainer: CPU, no progress bar, no model summary, no logger.
 CPU_TRAINER = {
     "accelerator": "cpu",
     "enable_progress_bar": False,
     "enable_model_summary": False,
     "logger": False,
 }
+
+#: Monthly international airline passengers, 1949-1960, in thousands (Box & Jenkins, series G; public domain).
+#: Darts' own contract tests use it; `darts.datasets` downloads it, which tests must not.
+AIR_PASSENGERS = [
+    112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118, 115, 126, 141, 135, 125, 149, 170, 170, 158, 133, 114,
+    140, 145, 150, 178, 163, 172, 178, 199, 199, 184, 162, 146, 166, 171, 180, 193, 181, 183, 218, 230, 242, 209, 191,
+    172, 194, 196, 196, 236, 235, 229, 243, 264, 272, 237, 211, 180, 201, 204, 188, 235, 227, 234, 264, 302, 293, 259,
+    229, 203, 229, 242, 233, 267, 269, 270, 315, 364, 347, 312, 274, 237, 278, 284, 277, 317, 313, 318, 374, 413, 405,
+    355, 306, 271, 306, 315, 301, 356, 348, 355, 422, 465, 467, 404, 347, 305, 336, 340, 318, 362, 348, 363, 435, 491,
+    505, 404, 359, 310, 337, 360, 342, 406, 396, 420, 472, 548, 559, 463, 407, 362, 405, 417, 391, 419, 461, 472, 535,
+    622, 606, 508, 461, 390, 432,
+]  # fmt: skip
 
 
 def model_kwargs(**overrides):
@@ -42,3 +56,40 @@ def make_series(length: int = 90, n_components: int = 2, seed: int = 0, freq: st
     return TimeSeries.from_times_and_values(
         index, values.astype(np.float32), columns=[f"c{i}" for i in range(n_components)]
     )
+
+
+def make_signal_series(length: int = 240):
+    """A deterministic two-variate series with signal (two seasonalities, a trend, growing amplitude, light noise)."""
+    from darts import TimeSeries
+
+    t = np.arange(length)
+    values = np.stack(
+        [
+            np.sin(2 * np.pi * t / 12) + 0.3 * np.sin(2 * np.pi * t / 5) + 0.005 * t,
+            np.cos(2 * np.pi * t / 12) * (1 + 0.002 * t),
+        ],
+        axis=1,
+    )
+    values += 0.05 * np.random.default_rng(0).standard_normal(values.shape)
+    index = pd.date_range("2020-01-01", periods=length, freq="h")
+    return TimeSeries.from_times_and_values(index, values.astype(np.float32), columns=["a", "b"])
+
+
+def air_passengers():
+    """AirPassengers as a float32 monthly series."""
+    from darts import TimeSeries
+
+    index = pd.date_range("1949-01-01", periods=len(AIR_PASSENGERS), freq="MS")
+    return TimeSeries.from_times_and_values(
+        index, np.asarray(AIR_PASSENGERS, dtype=np.float32), columns=["#Passengers"]
+    )
+
+
+class LossHistory(pl.Callback):
+    """Records ``train_loss`` (the forecast loss) at the end of every training epoch."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.losses.append(float(trainer.callback_metrics["train_loss"]))

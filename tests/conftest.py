@@ -8,7 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach the hub
 
 import pytest
 import torch
-from _helpers import make_series
+
+from tests._helpers import CPU_TRAINER, make_series
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -16,3 +17,9 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture
 def series():
     return make_series()
+
+
+@pytest.fixture
+def quiet_trainer() -> dict:
+    """Lightning settings of a quiet CPU test trainer (a fresh dict: tests may add callbacks)."""
+    return dict(CPU_TRAINER)

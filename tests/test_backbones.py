@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _helpers import make_series, model_kwargs
 from transformers import CLIPConfig, CLIPModel
 
 from darts_timesclip import TimesCLIPModel
@@ -15,6 +14,7 @@ from darts_timesclip.backbones import (
     resolve_backbone,
 )
 from darts_timesclip.backbones.compat import encode_text_embeddings, quiet_transformers
+from tests._helpers import make_series, model_kwargs
 
 
 @pytest.fixture(scope="module")

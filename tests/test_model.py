@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _helpers import make_series, model_kwargs
 from darts import concatenate
 from darts.dataprocessing.transformers import Scaler
 from darts.utils.likelihood_models import GaussianLikelihood, PoissonLikelihood, QuantileRegression
 
 from darts_timesclip import TimesCLIPModel
+from tests._helpers import make_series, model_kwargs
 
 
 def fitted(series=None, **overrides) -> TimesCLIPModel:
@@ -198,6 +198,54 @@ def test_nan_at_predict_and_in_historical_forecasts(series):
         model.predict(6, series=bad)
     with pytest.raises(ValueError, match=r"`series` has a non-finite value"):
         model.historical_forecasts(bad, start=60, forecast_horizon=6, retrain=False)
+
+
+def test_fit_from_dataset_and_predict_from_dataset_check_their_inputs(series):
+    from darts.utils.data import SequentialTorchInferenceDataset, SequentialTorchTrainingDataset
+
+    values = series.values().copy()
+    values[30, 0] = np.inf
+    bad = series.with_values(values)
+    model = TimesCLIPModel(**model_kwargs())
+    with pytest.raises(
+        ValueError, match=r"`train_dataset.series\[0\]` has a non-finite value \(inf\) in component `c0`"
+    ):
+        model.fit_from_dataset(SequentialTorchTrainingDataset(bad, input_chunk_length=24, output_chunk_length=6))
+    model.fit_from_dataset(SequentialTorchTrainingDataset(series, input_chunk_length=24, output_chunk_length=6))
+    with pytest.raises(ValueError, match=r"`dataset.series\[0\]` has a non-finite value"):
+        model.predict_from_dataset(
+            6, SequentialTorchInferenceDataset(bad, input_chunk_length=24, output_chunk_length=6)
+        )
+    three = make_series(n_components=3)
+    with pytest.raises(ValueError, match=r"`dataset.series\[0\]` has 3 components, but the model was trained on 2"):
+        model.predict_from_dataset(
+            6, SequentialTorchInferenceDataset(three, input_chunk_length=24, output_chunk_length=6)
+        )
+    pred = model.predict_from_dataset(
+        6, SequentialTorchInferenceDataset(series, input_chunk_length=24, output_chunk_length=6)
+    )
+    assert np.isfinite(pred[0].values()).all()
+
+
+def test_custom_training_datasets_are_checked_sample_by_sample(series):
+    from darts.utils.data import SequentialTorchTrainingDataset
+
+    class Custom(torch.utils.data.Dataset):  # no `.series`: Darts' contract is only `__getitem__`
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __len__(self):
+            return len(self.inner)
+
+        def __getitem__(self, i):
+            sample = self.inner[i]
+            if i == 3:
+                sample = sample.replace(past_target=np.full_like(sample.past_target, np.nan))
+            return sample
+
+    dataset = Custom(SequentialTorchTrainingDataset(series, input_chunk_length=24, output_chunk_length=6))
+    with pytest.raises(ValueError, match=r"`train_dataset\[3\]` has a non-finite value in `past_target`"):
+        TimesCLIPModel(**model_kwargs()).fit_from_dataset(dataset)
 
 
 def test_constant_and_huge_scale_series_give_finite_forecasts(series):

@@ -1,0 +1,112 @@
+"""TimesCLIPConfig: one place that validates, documents and serialises every hyperparameter."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from darts_timesclip import TimesCLIPConfig, TimesCLIPModel
+from tests._helpers import model_kwargs
+
+
+def tiny_config(**overrides) -> TimesCLIPConfig:
+    kwargs = dict(input_chunk_length=24, output_chunk_length=6, backbone="tiny", patch_length=8, patch_stride=4)
+    kwargs.update(overrides)
+    return TimesCLIPConfig(**kwargs)
+
+
+def test_config_round_trips_through_a_dictionary_and_json():
+    config = tiny_config(n_targets=3, parameter_kinds=("location", "softplus_scale"), use_variate_selection=False)
+    values = config.to_dict()
+    assert values["config_version"] == 2
+    assert TimesCLIPConfig.from_dict(values) == config
+    assert TimesCLIPConfig.from_dict(json.loads(json.dumps(values, default=str))).patch_length == 8
+
+
+def test_config_resolves_the_backbone_once_and_keeps_the_tower_configurations():
+    config = tiny_config()
+    assert config.pretrained is False  # a preset has random weights
+    assert config.vision_config["image_size"] == 32 and config.width == int(config.text_config["hidden_size"])
+    rebuilt = config.replace(n_targets=4)  # no second resolution: the tower configurations travel with it
+    assert rebuilt.vision_config == config.vision_config and rebuilt.n_targets == 4
+
+
+def test_config_is_frozen_and_accepts_numpy_integers():
+    config = tiny_config(input_chunk_length=np.int64(24))
+    assert type(config.input_chunk_length) is int
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.patch_length = 4
+
+
+def test_config_from_another_version_is_refused():
+    values = tiny_config().to_dict()
+    values["config_version"] = 1
+    with pytest.raises(ValueError, match=r"config version 1; this darts-timesclip reads version 2"):
+        TimesCLIPConfig.from_dict(values)
+    values = tiny_config().to_dict()
+    values["colour"] = "red"
+    with pytest.raises(ValueError, match=r"Unknown TimesCLIP config keys \['colour'\]"):
+        TimesCLIPConfig.from_dict(values)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"input_chunk_length": 1, "patch_length": 1, "patch_stride": 1}, r"`input_chunk_length` must be at least 2"),
+        ({"output_chunk_length": 2.5}, r"`output_chunk_length` must be a positive integer, got `2.5`"),
+        ({"n_targets": 0}, r"`n_targets` must be a positive integer, got `0`"),
+        ({"vision_chunk_size": True}, r"`vision_chunk_size` must be a positive integer, got `True`"),
+        ({"alignment_weight": float("nan")}, r"`alignment_weight` must be >= 0, got nan"),
+        ({"embedding_cache_mb": float("inf")}, r"`embedding_cache_mb` must be >= 0, got inf"),
+        ({"dropout": -0.1}, r"`dropout` must be in \[0, 1\), got -0.1"),
+        ({"pretrained": "yes"}, r"`pretrained` must be True, False or None, got `'yes'`"),
+        ({"parameter_kinds": ("scale",)}, r"`parameter_kinds` must be a non-empty tuple"),
+        ({"vision_config": {"image_size": 32}}, r"`vision_config` and `text_config` must be given together"),
+        ({"use_vision": False}, r"`use_alignment=True` needs `use_vision=True`"),
+    ],
+)
+def test_invalid_values_name_the_parameter_and_the_value(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**overrides)
+
+
+def test_errors_use_the_callers_names():
+    names = {"input_chunk_length": "context_length", "output_chunk_length": "prediction_length"}
+    with pytest.raises(ValueError, match=r"`patch_length=30` is longer than `context_length=24`"):
+        tiny_config(patch_length=30, argument_names=names)
+    assert tiny_config(argument_names=names) == tiny_config()  # the names are not part of the value
+
+
+def test_public_parameters_are_documented_once_for_both_wrappers():
+    public = TimesCLIPConfig.public_parameters()
+    assert {"backbone", "pretrained", "patch_length", "alignment_weight", "temperature"} <= set(public)
+    assert "n_targets" not in public and "vision_config" not in public  # set by the wrappers, not by users
+    docs = [TimesCLIPModel.__init__.__doc__]
+    pytest.importorskip("pytorch_forecasting")
+    from darts_timesclip.adapters.pytorch_forecasting import TimesCLIP
+
+    docs.append(TimesCLIP.__init__.__doc__)
+    for doc in docs:
+        assert "{timesclip_parameters}" not in doc
+        for name in public:
+            assert f"\n        {name}\n            " in doc, name
+    entry = "        temperature\n            Initial temperature of the contrastive loss"
+    assert all(entry in doc for doc in docs)
+
+
+def test_the_darts_model_builds_its_config_from_its_arguments():
+    model = TimesCLIPModel(**model_kwargs(temperature=0.05, use_variate_selection=False))
+    assert model.config.temperature == 0.05 and model.config.use_variate_selection is False
+    assert model.config.input_chunk_length == 24 and model.config.output_chunk_length == 6
+    assert "temperature" in model.model_params  # Darts re-creates the model from its parameters
+
+
+def test_a_model_saved_before_the_config_is_refused_with_a_clear_error():
+    model = TimesCLIPModel(**model_kwargs())
+    state = model.__getstate__()
+    del state["config"]  # what darts-timesclip 0.1 pickled
+    with pytest.raises(ValueError, match=r"saved by darts-timesclip 0.1.*retrain the model"):
+        TimesCLIPModel.__new__(TimesCLIPModel).__setstate__(state)
