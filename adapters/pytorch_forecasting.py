@@ -144,10 +144,7 @@ class TimesCLIP(BaseModelWithCovariates):
             the per-step cosine replaces pytorch-forecasting's ``ReduceLROnPlateau``; it needs a scalar
             ``learning_rate`` and a trainer with a finite ``max_epochs`` or ``max_steps``.
 
-        References
-        ----------
-        .. [1] S. Dong, W. Fan, T. Wu, Y. Fu, "Teaching Time Series to See and Speak: Forecasting with Aligned
-               Visual and Textual Perspectives", arXiv:2506.24124, 2025.
+        {timesclip_references}
 
         Examples
         --------

@@ -95,10 +95,7 @@ class TimesCLIPModel(PastCovariatesTorchModel):
             ``pl_trainer_kwargs``, ``random_state``, ``save_checkpoints``, ...). Likelihoods: ``QuantileRegression``,
             ``GaussianLikelihood``, ``LaplaceLikelihood``, ``CauchyLikelihood``, ``GumbelLikelihood``.
 
-        References
-        ----------
-        .. [1] S. Dong, W. Fan, T. Wu, Y. Fu, "Teaching Time Series to See and Speak: Forecasting with Aligned
-               Visual and Textual Perspectives", arXiv:2506.24124, 2025.
+        {timesclip_references}
 
         Examples
         --------

@@ -265,13 +265,27 @@ class TimesCLIPConfig:
         return textwrap.indent("\n".join(entries), " " * indent).lstrip()
 
 
+#: The paper, as both wrappers' docstrings cite it (``[1]_``).
+REFERENCES = """References
+----------
+.. [1] S. Dong, W. Fan, T. Wu, Y. Fu, "Teaching Time Series to See and Speak: Forecasting with Aligned
+       Visual and Textual Perspectives", arXiv:2506.24124, 2025."""
+
+
 def document_config_parameters(func: _F) -> _F:
-    """Fill the ``{timesclip_parameters}`` line of ``func``'s docstring with the config's parameter docs."""
+    """Fill the ``{timesclip_parameters}`` and ``{timesclip_references}`` lines of ``func``'s docstring.
+
+    The wrappers' public docstrings share the config's parameter entries and the paper's reference this way.
+    """
     if func.__doc__:
-        marker = "{timesclip_parameters}"
-        line = next(line for line in func.__doc__.splitlines() if marker in line)
-        indent = len(line) - len(line.lstrip())
-        func.__doc__ = func.__doc__.replace(marker, TimesCLIPConfig.parameters_doc(indent=indent))
+        for marker, text in (
+            ("{timesclip_parameters}", TimesCLIPConfig.parameters_doc()),
+            ("{timesclip_references}", REFERENCES),
+        ):
+            line = next((line for line in func.__doc__.splitlines() if marker in line), None)
+            if line is not None:
+                indent = len(line) - len(line.lstrip())
+                func.__doc__ = func.__doc__.replace(marker, textwrap.indent(text, " " * indent).lstrip())
     return func
 
 
