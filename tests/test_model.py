@@ -107,6 +107,19 @@ def test_save_load_gives_identical_predictions(series, tmp_path):
     assert np.array_equal(loaded.predict(9, num_samples=5, random_state=3).all_values(), expected.all_values())
 
 
+def test_lightning_checkpoints_rebuild_the_model_from_its_config(series, tmp_path):
+    model = TimesCLIPModel(
+        **model_kwargs(n_epochs=2, save_checkpoints=True, work_dir=str(tmp_path), model_name="ckpt", temperature=0.05)
+    )
+    model.fit(series[:70], val_series=series[50:])
+    expected = model.predict(6, series=series)
+    for best in (True, False):
+        loaded = TimesCLIPModel.load_from_checkpoint("ckpt", work_dir=str(tmp_path), best=best)
+        assert loaded.model.config == model.model.config and loaded.model.config.temperature == 0.05
+        if not best:  # the last checkpoint holds the final weights
+            assert loaded.predict(6, series=series) == expected
+
+
 def test_random_state_reproducibility(series):
     a = fitted(series, random_state=7).predict(6)
     b = fitted(series, random_state=7).predict(6)
