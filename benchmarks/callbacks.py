@@ -1,8 +1,8 @@
-"""Lightning callbacks for the protocol's early stopping on the validation split.
+"""Lightning callbacks: the protocol's early stopping on the validation split, and a progress line per epoch.
 
 Time-Series-Library stops when the validation loss has not improved for ``patience`` epochs and then
 tests the checkpoint with the lowest validation loss; ``BestWeights`` keeps that checkpoint in memory
-(Darts' own checkpointing would write to disk for every job).
+(Darts' own checkpointing would write to disk for every job). ``EpochLog`` logs one line per epoch.
 """
 
 from __future__ import annotations
@@ -54,29 +54,75 @@ class BestWeights(pl.Callback):
 
 
 class EpochLog(pl.Callback):
-    """Log one line per epoch (validation loss, seconds), so that long runs show progress in plain logs."""
+    """Log one progress line per training epoch at INFO on ``benchmarks.callbacks``.
 
-    def __init__(self) -> None:
+    The line reads ``<label>  epoch 2/10  train_loss 0.4121  val_loss 0.3987  31.2 s``: the mean of the
+    per-step ``train_loss`` over the epoch's batches, the epoch's ``val_loss`` (``n/a`` where no
+    validation ran in it) and the epoch's wall time, validation included. Both losses are the forecast
+    loss as Darts logs it (TimesCLIP logs its alignment term apart, in ``train_total_loss``). The logger
+    prints nothing unless a command-line ``main()`` has called ``benchmarks.console.configure_console``.
+
+    Parameters
+    ----------
+    label
+        What trains, e.g. ``timesclip ETTh1 H=96``. Default: ``""``.
+    """
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
         self._start = time.perf_counter()
+        self._train_sum = 0.0
+        self._train_steps = 0
+        self._val_loss: float | None = None
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = time.perf_counter()
+        self._train_sum, self._train_steps = 0.0, 0
+        self._val_loss = None
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # `train_loss` is logged per step only; the epoch figure is the mean of the steps
+        value = trainer.callback_metrics.get("train_loss")
+        if value is not None:
+            self._train_sum += float(value)
+            self._train_steps += 1
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        val_loss = trainer.callback_metrics.get("val_loss")
-        logger.info(
-            "  epoch %d/%d val_loss=%s (%.0fs)",
-            trainer.current_epoch + 1,
-            trainer.max_epochs,
-            "n/a" if val_loss is None else f"{float(val_loss):.4f}",
-            time.perf_counter() - self._start,
-        )
+        value = trainer.callback_metrics.get("val_loss")
+        self._val_loss = None if value is None else float(value)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning validates before this hook, so the epoch's `val_loss` is known here
+        logger.info(self.format_line(trainer.current_epoch + 1, trainer.max_epochs))
+
+    def format_line(self, epoch: int, max_epochs: int | None) -> str:
+        """The progress line of (1-based) ``epoch`` from what was collected during it."""
+        of = f"/{max_epochs}" if max_epochs is not None and max_epochs > 0 else ""
+        train = "n/a" if not self._train_steps else f"{self._train_sum / self._train_steps:.4f}"
+        val = "n/a" if self._val_loss is None else f"{self._val_loss:.4f}"
+        seconds = time.perf_counter() - self._start
+        prefix = f"{self.label}  " if self.label else ""
+        return f"{prefix}epoch {epoch}{of}  train_loss {train}  val_loss {val}  {seconds:.1f} s"
 
 
-def make_callbacks(patience: int | None) -> tuple[BestWeights, list[pl.Callback]]:
-    """Best-weights restore, an epoch log, and early stopping on ``val_loss`` when ``patience`` is set.
+def make_callbacks(
+    patience: int | None, label: str = "", epoch_log: bool = True
+) -> tuple[BestWeights, list[pl.Callback]]:
+    """Best-weights restore, the per-epoch progress line, and early stopping on ``val_loss``.
+
+    Parameters
+    ----------
+    patience
+        Early-stopping patience in epochs; ``None`` for no early stopping.
+    label
+        What trains, for the progress line (see ``EpochLog``). Default: ``""``.
+    epoch_log
+        Add the ``EpochLog`` progress line; turn it off where Lightning's progress bar shows progress
+        instead (both on one terminal garble each other). Default: ``True``.
 
     Returns
     -------
@@ -85,7 +131,9 @@ def make_callbacks(patience: int | None) -> tuple[BestWeights, list[pl.Callback]
         for ``pl_trainer_kwargs``.
     """
     best = BestWeights()
-    callbacks: list[pl.Callback] = [best, EpochLog()]
+    callbacks: list[pl.Callback] = [best]
+    if epoch_log:
+        callbacks.append(EpochLog(label))
     if patience is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=patience, mode="min"))
     return best, callbacks

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.console import configure_console
 from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES, TrainingCaps
 from benchmarks.registry import DATA_DIR_ENV, REGISTRY, find_file, resolve_names
 from benchmarks.runner import RunSettings, SweepSpec, command_line, is_finished, result_path
@@ -77,12 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress-bar",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="Lightning progress bar (default: on when stderr is a terminal)",
+        help="Lightning's progress bar instead of one line per epoch (default: on when stderr is a terminal)",
     )
     run.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
     run.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are finished")
     run.add_argument("--no-report", action="store_true", help="do not write the report afterwards")
-    run.add_argument("-v", "--verbose", action="store_true", help="show Darts' and Lightning's info logs")
+    run.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
 
     report = sub.add_parser("report", help="aggregate result files into results.csv, results.md and plots")
     report.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results directory")
@@ -136,23 +137,6 @@ def parse_run(args: argparse.Namespace, argv: Sequence[str]) -> RunCommand:
     )
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logger.setLevel(logging.INFO)
-    if not verbose:
-        # Darts and Lightning announce every fit (devices, dataset sizes); keep their warnings only
-        for name in (
-            "darts",
-            "lightning.pytorch",
-            "lightning.pytorch.utilities.rank_zero",
-            "pytorch_lightning",
-            "pytorch_lightning.utilities.rank_zero",
-            "lightning_fabric",
-            "lightning_fabric.utilities.seed",
-        ):
-            logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def cmd_run(command: RunCommand) -> int:
     """Run (or list) a sweep, then write the report."""
     from benchmarks.report import write_report
@@ -201,7 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
+    # only `run` trains: `list`, `report` and `--dry-run` need not import Lightning (and torch)
+    trains = args.command == "run" and not args.dry_run
+    configure_console(verbose=getattr(args, "verbose", False), import_lightning=trains)
     try:
         if args.command == "run":
             return cmd_run(parse_run(args, argv))

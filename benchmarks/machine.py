@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import resource
@@ -40,11 +41,11 @@ def describe_machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "darts": darts.__version__,
     }
+    # from the package metadata: importing neuralforecast imports ray and Lightning's `lightning` package,
+    # which adds a console handler of its own (every Lightning message then printed twice)
     try:
-        import neuralforecast
-
-        info["neuralforecast"] = neuralforecast.__version__
-    except ImportError:
+        info["neuralforecast"] = importlib.metadata.version("neuralforecast")
+    except importlib.metadata.PackageNotFoundError:
         info["neuralforecast"] = None
     return info
 

@@ -164,7 +164,7 @@ class RunSettings:
     data_dir
         Dataset directory (``None``: ``$DARTS_TIMESCLIP_DATA`` or the project's default).
     progress_bar
-        Show Lightning's progress bar during training.
+        Show Lightning's progress bar during training instead of one progress line per epoch.
     accelerator
         Lightning accelerator.
     command
@@ -252,7 +252,9 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         n_val_windows = min(n_val_windows, job.caps.max_samples_per_ts)
 
     _seed_everything(job.seed)
-    best, callbacks = make_callbacks(job.model.patience)
+    # one progress line per epoch, unless Lightning's progress bar shows the progress
+    label = f"{job.model.name} {job.dataset} H={job.horizon}"
+    best, callbacks = make_callbacks(job.model.patience, label=label, epoch_log=not settings.progress_bar)
     model = build_model(
         job.model,
         lookback=job.lookback,

@@ -23,6 +23,8 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.console import configure_console
+
 
 def _machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} CPU"
@@ -56,16 +58,16 @@ def _timed(fn, *args) -> float:
 
 
 def parameter_figures(lookback: int = 96, horizon: int = 96, n_variates: int = 7) -> list[tuple]:
-    from darts_timesclip.backbones import PRESETS, resolve_backbone
-    from darts_timesclip.network import TimesCLIPNetwork
+    from darts_timesclip.backbones import PRESETS
+    from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
 
     rows = []
     for name in (*PRESETS, "openai/clip-vit-base-patch16"):
-        spec = resolve_backbone(name, pretrained=False)
-        net = TimesCLIPNetwork(lookback, horizon, n_variates, spec.vision_config, spec.text_config)
+        config = TimesCLIPConfig(lookback, horizon, n_targets=n_variates, backbone=name, pretrained=False)
+        net = TimesCLIPNetwork(config)
         total = sum(p.numel() for p in net.parameters())
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-        rows.append((name, spec.image_size, total, trainable))
+        rows.append((name, config.vision_config["image_size"], total, trainable))
         del net
     return rows
 
@@ -92,6 +94,7 @@ class _EpochTimer:
 def training_figures(data_dir: str | None, windows: int, epochs: int = 2, batch_size: int = 32) -> tuple[str, list]:
     from darts import TimeSeries
 
+    from benchmarks.callbacks import EpochLog
     from darts_timesclip import TimesCLIPModel
 
     lookback, horizon = 96, 96
@@ -124,21 +127,24 @@ def training_figures(data_dir: str | None, windows: int, epochs: int = 2, batch_
                 "enable_model_summary": False,
                 "logger": False,
                 "enable_checkpointing": False,
-                "callbacks": [timer.callback],
+                "callbacks": [timer.callback, EpochLog(f"compact, cache {'on' if cache_mb else 'off'}")],
             },
         )
-        model.fit(train, max_samples_per_ts=windows)
+        # no pinned memory without a GPU (torch warns on every loader otherwise)
+        model.fit(train, max_samples_per_ts=windows, dataloader_kwargs={"pin_memory": torch.cuda.is_available()})
         rows.append(("on" if cache_mb else "off", timer.callback.times))
     n_windows = min(windows, len(train) - lookback - horizon + 1) if windows else len(train) - lookback - horizon + 1
     return f"{source}, {n_windows} windows x 7 variates, batch {batch_size}", rows
 
 
-def main(argv=None) -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m benchmarks.speed``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="directory with ETTh1.csv[.gz] (or $DARTS_TIMESCLIP_DATA)")
     parser.add_argument("--windows", type=int, default=0, help="training windows per epoch (0: all)")
     parser.add_argument("--skip-training", action="store_true", help="only rendering and parameter figures")
     args = parser.parse_args(argv)
+    configure_console(import_lightning=not args.skip_training)
 
     print(f"Machine: {_machine()}; every backbone has random weights.\n")
     print("| image size | torch rasteriser (img/s) | matplotlib, reused figure (img/s) | speed-up |")

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bench_helpers import write_synthetic_csv
+
+from benchmarks.console import (
+    LIGHTNING_PACKAGES,
+    OWN_LOGGER,
+    THIRD_PARTY_LOGGERS,
+    console_handlers,
+    ignore_known_warnings,
+)
+from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 
 @pytest.fixture
@@ -15,7 +25,29 @@ def ili_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-@pytest.fixture
-def quiet_trainer() -> dict:
-    """Lightning settings for quiet CPU tests."""
-    return {"accelerator": "cpu", "enable_progress_bar": False, "enable_model_summary": False, "logger": False}
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo what a CLI ``main()`` (``benchmarks.console.configure_console``) does to the global logging state.
+
+    The root logger's other handlers belong to pytest (a fresh set per test phase): only the console
+    handler is taken off it.
+    """
+    root = logging.getLogger()
+    root_level = root.level
+    names = (OWN_LOGGER, *THIRD_PARTY_LOGGERS, *LIGHTNING_PACKAGES)
+    saved = {name: (lg.level, list(lg.handlers), lg.propagate) for name in names for lg in [logging.getLogger(name)]}
+    yield
+    for handler in console_handlers():
+        root.removeHandler(handler)
+    root.setLevel(root_level)
+    for name, (level, handlers, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+
+
+@pytest.fixture(autouse=True)
+def _known_warnings() -> None:
+    """Ignore the known-harmless third-party warnings, as the command line does (pytest restores the filters)."""
+    ignore_known_warnings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 
 import pytest
 
@@ -26,12 +27,21 @@ def _smoke_models() -> list[str]:
     return models
 
 
-def test_smoke_tier_end_to_end_and_rerun_skips(ili_dir, tmp_path, capsys):
+def test_smoke_tier_end_to_end_and_rerun_skips(ili_dir, tmp_path, capfd):
     out = tmp_path / "results"
     models = _smoke_models()
     argv = ["run", "--tier", "smoke", "--data-dir", str(ili_dir), "--output", str(out), "--no-progress-bar"]
     argv += ["--models", *models]
     assert main(argv) == 0
+
+    # the console: one progress line per model (1 epoch each), none of Lightning's chatter
+    err = capfd.readouterr().err
+    for model in models:
+        line = rf"^\d\d:\d\d:\d\d {model} national_illness H=24  epoch 1/1  train_loss \S+  val_loss \S+  \S+ s$"
+        assert len(re.findall(line, err, re.MULTILINE)) == 1, err
+    assert err.count(" epoch ") == len(models)
+    for chatter in ("GPU available", "TPU available", "litlogger", "LeafSpec", "Loading `train_dataloader`"):
+        assert chatter not in err
 
     runs = sorted((out / "runs").glob("*.json"))
     assert len(runs) == len(models)

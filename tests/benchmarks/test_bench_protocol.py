@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bench_helpers import write_synthetic_csv
 
 import benchmarks.protocol as protocol
 from benchmarks.protocol import prepare, score_test_windows, truth_windows
 from benchmarks.registry import get_spec, read_dataset
+from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 LOOKBACK, HORIZON = 24, 8
 

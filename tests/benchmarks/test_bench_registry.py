@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_helpers import write_synthetic_csv
 
 from benchmarks.registry import DATA_DIR_ENV, REGISTRY, find_file, get_spec, read_dataset
+from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 # Borders at L = 96 as written in shared/data/SOURCES.md (verified against Time-Series-Library).
 EXPECTED_L96 = {
