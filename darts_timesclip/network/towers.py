@@ -183,12 +183,19 @@ class NumericTower(nn.Module):
         self.summary_token = nn.Parameter(torch.randn(width) * 0.02)
         self.clip.get_input_embeddings().requires_grad_(False)
 
+    def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[N, P_count, D]`` patch tokens -> hidden states ``[N, P_count + 1, D]`` (the summary token last)."""
+        summary = self.summary_token.to(tokens.dtype).expand(tokens.shape[0], 1, -1)
+        return encode_text_embeddings(self.clip, torch.cat([tokens, summary], dim=1))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[B, L, V]`` normalised windows -> patch tokens ``[B, V, N, D]`` and summaries ``[B, V, D]``."""
+        """``[B, L, V]`` normalised windows -> patch tokens ``[B, V, N, D]`` and summaries ``[B, V, D]``.
+
+        ``L`` may differ from the ``input_length`` the tower was built for, up to the text tower's positions
+        (pretraining uses several context lengths).
+        """
         batch, _, n_var = x.shape
         patches = make_patches(_variates_as_rows(x), self.patch_length, self.patch_stride)  # [B*V, N, P]
-        tokens = self.tokenizer(patches)
-        summary = self.summary_token.to(tokens.dtype).expand(tokens.shape[0], 1, -1)
-        hidden = encode_text_embeddings(self.clip, torch.cat([tokens, summary], dim=1))
-        hidden = hidden.view(batch, n_var, self.n_patches + 1, -1)
+        hidden = self.encode_tokens(self.tokenizer(patches))
+        hidden = hidden.view(batch, n_var, patches.shape[1] + 1, -1)
         return hidden[:, :, :-1], hidden[:, :, -1]

@@ -1,0 +1,196 @@
+"""Self-pretraining: the synthetic corpus, CSV corpora, the loop (resume, checks) and the backbone it writes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from darts_timesclip import TimesCLIPModel
+from darts_timesclip.pretrain import main as pretrain_cli
+from darts_timesclip.pretraining import build_corpus, pretrain_backbone, synthetic_series
+from darts_timesclip.pretraining import trainer as trainer_module
+from tests._helpers import make_series, model_kwargs
+
+TINY_RUN = dict(backbone="tiny", max_steps=6, batch_size=8, context_lengths=(24, 48), patch_length=8, patch_stride=4)
+
+
+# ---------------------------------------------------------------------------------------------- corpus
+def test_synthetic_series_are_seeded_finite_and_varied():
+    a = synthetic_series(40, length=256, seed=3)
+    b = synthetic_series(40, length=256, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], synthetic_series(1, length=256, seed=4)[0])
+    assert all(x.dtype == np.float32 and x.shape == (256,) and np.isfinite(x).all() for x in a)
+    spreads = np.array([x.std() for x in a])
+    assert (spreads > 0).all() and spreads.max() / spreads.min() > 10  # scales vary, none is constant
+    with pytest.raises(ValueError, match=r"`n_series` must be a non-negative integer, got `-1`"):
+        synthetic_series(-1)
+
+
+def test_csv_corpus_drops_dates_splits_nan_gaps_and_counts_skips(tmp_path):
+    values = np.sin(np.arange(200.0))
+    gappy = values.copy()
+    gappy[100:103] = np.nan  # two stretches of 100 and 97
+    gappy[150:195] = np.nan  # a 47-point stretch left between gaps, and 5 at the end: too short for 48
+    frame = pd.DataFrame({"date": pd.date_range("2020", periods=200, freq="h").astype(str), "a": values, "b": gappy})
+    with gzip.open(tmp_path / "x.csv.gz", "wt") as f:
+        frame.to_csv(f, index=False)
+    corpus = build_corpus(csv_paths=[tmp_path], min_length=48)
+    assert corpus.names == ["x.csv.gz:a", "x.csv.gz:b#0"]
+    assert corpus.skipped == {"nan_values": 48, "short_segments": 2}
+    assert corpus.summary()["n_points"] == 300
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"a": np.r_[np.ones(60), np.inf]}), r"`x.csv:a` has an infinite value at position 60"),
+        (
+            pd.DataFrame({"a": np.ones(60), "kind": ["x"] * 60}),
+            r"`.*x.csv` column `kind` is neither numeric nor a date",
+        ),
+        (pd.DataFrame({"a": np.ones(10)}), r"`x.csv:a` has 10 points; pretraining needs at least 48"),
+    ],
+)
+def test_bad_csv_input_is_named(tmp_path, frame, message):
+    frame.to_csv(tmp_path / "x.csv", index=False)
+    with pytest.raises(ValueError, match=message):
+        build_corpus(csv_paths=[tmp_path / "x.csv"], min_length=48)
+
+
+def test_no_input_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match=r"No series to pretrain on"):
+        build_corpus()
+    with pytest.raises(ValueError, match=r"holds no .csv or .csv.gz file"):
+        build_corpus(csv_paths=[tmp_path])
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+@pytest.fixture(scope="module")
+def pretrained_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("backbone")
+    series = [make_series(120, n_components=2, seed=s) for s in range(3)]
+    return pretrain_backbone(series, path, synthetic=20, **TINY_RUN)
+
+
+def test_output_loads_as_a_clip_model_and_records_the_run(pretrained_dir):
+    from transformers import CLIPModel
+
+    clip = CLIPModel.from_pretrained(pretrained_dir)
+    assert clip.config.vision_config.hidden_size == 32
+    record = json.loads((pretrained_dir / "pretraining.json").read_text())
+    assert record["steps"] == 6 and record["run"]["objective"] == "next-patch"
+    assert record["corpus"]["n_series"] == 26  # 3 series x 2 components + 20 synthetic
+    assert {"total", "contrastive", "temporal", "windows_per_s"} <= set(record["final_losses"])
+    assert not (pretrained_dir / "checkpoint.pt").exists()
+
+
+def test_both_towers_are_trained(pretrained_dir):
+    from transformers import CLIPModel
+
+    from darts_timesclip.backbones import build_text_tower, build_vision_tower, resolve_backbone
+
+    spec = resolve_backbone("tiny")
+    torch.manual_seed(0)  # the loop's initialisation (seed 0) before training
+    vision, text = build_vision_tower(spec.vision_config), build_text_tower(spec.text_config)
+    clip = CLIPModel.from_pretrained(pretrained_dir)
+    for trained, initial in ((clip.vision_model, vision), (clip.text_model, text)):
+        moved = [not torch.equal(a, b) for a, b in zip(trained.state_dict().values(), initial.state_dict().values())]
+        assert sum(moved) > len(moved) // 2
+
+
+def test_forecasters_load_the_pretrained_backbone(pretrained_dir, series):
+    from transformers import CLIPVisionModel
+
+    model = TimesCLIPModel(**model_kwargs(backbone=str(pretrained_dir)))
+    assert model.config.pretrained  # a directory loads its weights by default
+    model.fit(series)
+    saved = CLIPVisionModel.from_pretrained(pretrained_dir).state_dict()
+    ours = model.model.network.vision.clip.state_dict()
+    assert all(torch.equal(saved[k], ours[k]) for k in saved)  # frozen vision tower: exactly the pretrained one
+    assert np.isfinite(model.predict(6).values()).all()
+
+
+def test_pretraining_lowers_the_loss(tmp_path):
+    pretrain_backbone(None, tmp_path, synthetic=30, **{**TINY_RUN, "max_steps": 40}, log_every=10)
+    history = json.loads((tmp_path / "pretraining.json").read_text())["history"]
+    assert history[-1]["total"] < history[0]["total"], history
+
+
+@pytest.mark.parametrize("objective", ["masked", "contrastive-only"])
+def test_other_objectives_run(tmp_path, objective):
+    pretrain_backbone(None, tmp_path, synthetic=10, objective=objective, **TINY_RUN)
+    record = json.loads((tmp_path / "pretraining.json").read_text())
+    assert ("temporal" in record["final_losses"]) == (objective == "masked")
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    run = dict(**{**TINY_RUN, "max_steps": 10}, synthetic=10, checkpoint_every=4)
+    pretrain_backbone(None, tmp_path / "straight", **run)
+
+    original = trainer_module.WindowSampler.sample
+    calls = {"n": 0}
+
+    def interrupted(self):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(trainer_module.WindowSampler, "sample", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain_backbone(None, tmp_path / "resumed", **run)
+    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    monkeypatch.setattr(trainer_module.WindowSampler, "sample", original)
+    pretrain_backbone(None, tmp_path / "resumed", **run)  # resumes at step 4
+
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_output_directory_of_another_run_or_backbone_is_refused(pretrained_dir, tmp_path):
+    series = [make_series(120, n_components=2, seed=s) for s in range(3)]
+    # the same run again: nothing to do
+    assert pretrain_backbone(series, pretrained_dir, synthetic=20, **TINY_RUN) == pretrained_dir
+    with pytest.raises(ValueError, match=r"already holds a pretrained backbone made with other settings"):
+        pretrain_backbone(series, pretrained_dir, synthetic=21, **TINY_RUN)
+    from transformers import CLIPModel
+
+    CLIPModel.from_pretrained(pretrained_dir).save_pretrained(tmp_path / "foreign")
+    with pytest.raises(ValueError, match=r"already holds a CLIP backbone \(`config.json`\) that this run did not"):
+        pretrain_backbone(None, tmp_path / "foreign", synthetic=5, **TINY_RUN)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"batch_size": 1}, r"`batch_size` must be at least 2"),
+        ({"objective": "jigsaw"}, r"`objective` must be one of"),
+        ({"context_lengths": (4, 48)}, r"must all be at least `patch_length=8`"),
+        ({"context_lengths": (400,), "patch_length": 4, "patch_stride": 4}, r"`max\(context_lengths\)=400`"),
+        ({"max_steps": 0}, r"`max_steps` must be a positive integer, got `0`"),
+    ],
+)
+def test_bad_arguments_are_named(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        pretrain_backbone(None, tmp_path, synthetic=2, **{**TINY_RUN, **overrides})
+
+
+def test_command_line(tmp_path, capsys):
+    assert pretrain_cli(["--output", str(tmp_path / "none")]) == 2
+    assert "pass --data PATH ... and/or --synthetic N" in capsys.readouterr().err
+    args = ["--output", str(tmp_path / "b"), "--synthetic", "8", "--backbone", "tiny", "--max-steps", "3"]
+    args += ["--batch-size", "4", "--context-lengths", "24", "--patch-length", "8", "--patch-stride", "4"]
+    assert pretrain_cli(args) == 0
+    record = json.loads((tmp_path / "b" / "pretraining.json").read_text())
+    assert record["command"].startswith("python -m darts_timesclip.pretrain --output")
+    assert pretrain_cli([*args[:2], "--data", str(tmp_path / "missing.csv")]) == 2
+    assert "is neither a file nor a directory" in capsys.readouterr().err
