@@ -89,6 +89,37 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results directory")
     report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
+    transfer = sub.add_parser(
+        "transfer", help="self-pretrained against random-init TimesCLIP (leave-one-dataset-out), then its report"
+    )
+    from benchmarks.transfer import BUDGETS, INITS, TRANSFER_DATASETS, PretrainSettings
+
+    defaults = PretrainSettings()
+    transfer.add_argument("--datasets", nargs="+", default=list(TRANSFER_DATASETS), help="targets (and corpus)")
+    transfer.add_argument(
+        "--corpus", nargs="+", default=list(TRANSFER_DATASETS), help="datasets whose train splits are pretrained on"
+    )
+    transfer.add_argument("--seeds", nargs="+", type=int, default=[DEFAULT_SEED, DEFAULT_SEED + 1])
+    transfer.add_argument("--budgets", nargs="+", choices=BUDGETS, default=list(BUDGETS))
+    transfer.add_argument("--inits", nargs="+", choices=INITS, default=list(INITS))
+    transfer.add_argument("--data-dir", type=Path, help=f"dataset directory (default: ${DATA_DIR_ENV})")
+    transfer.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT / "transfer", help="job files and backbones (resumable)"
+    )
+    transfer.add_argument(
+        "--results", type=Path, default=DEFAULT_OUTPUT, help="where pretraining.csv / .md / .png are written"
+    )
+    transfer.add_argument("--backbone", default=defaults.backbone, help="architecture to pretrain and compare")
+    transfer.add_argument("--pretrain-steps", type=_positive_int, default=defaults.steps)
+    transfer.add_argument("--pretrain-batch-size", type=_positive_int, default=defaults.batch_size)
+    transfer.add_argument("--synthetic", type=int, default=defaults.synthetic, help="synthetic series per corpus")
+    transfer.add_argument("--objective", default=defaults.objective, help="pretraining objective")
+    transfer.add_argument("--scale", choices=("official", "tiny"), default="official", help="tiny: smoke tests")
+    transfer.add_argument("--no-nlinear", action="store_true", help="leave the NLinear rows out")
+    transfer.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
+    transfer.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
+    transfer.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
+
     listing = sub.add_parser("list", help="datasets (and whether their files are found), models, tiers")
     listing.add_argument("--data-dir", type=Path, help="dataset directory")
     return parser
@@ -161,6 +192,46 @@ def cmd_run(command: RunCommand) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_transfer(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Pretrain the study's backbones, fine-tune every (target, budget, init, seed), write the report."""
+    from benchmarks.runner import run_sweep
+    from benchmarks.transfer import PretrainSettings, ensure_backbone, transfer_jobs, write_transfer_report
+
+    command = command_line(argv)
+    targets = resolve_names(args.datasets)
+    if not args.report_only:
+        settings = PretrainSettings(
+            corpus=tuple(resolve_names(args.corpus)),
+            backbone=args.backbone,
+            steps=args.pretrain_steps,
+            batch_size=args.pretrain_batch_size,
+            synthetic=args.synthetic,
+            objective=args.objective,
+        )
+        backbones = {}
+        for init in (i for i in args.inits if i != "random"):
+            for target in targets:
+                logger.info("Backbone `%s` for %s ...", init, target)
+                backbones[(init, target)] = ensure_backbone(init, target, args.output, settings, args.data_dir)
+        jobs = transfer_jobs(
+            targets,
+            args.seeds,
+            args.budgets,
+            args.inits,
+            backbones,
+            scale=args.scale,
+            random_backbone="tiny" if args.scale == "tiny" else args.backbone,
+            nlinear=not args.no_nlinear,
+        )
+        run_settings = RunSettings(output_dir=args.output, data_dir=args.data_dir, command=command)
+        summary = run_sweep(jobs, run_settings, keep_going=args.keep_going)
+        if summary.failed:
+            logger.error("%d transfer job(s) failed", len(summary.failed))
+    files = write_transfer_report(args.output, args.results, command=command, architecture=args.backbone)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def cmd_list(data_dir: Path | None) -> int:
     """Print the registry (with file status), models and tiers."""
     print("datasets:")
@@ -186,11 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # only `run` trains: `list`, `report` and `--dry-run` need not import Lightning (and torch)
-    trains = args.command == "run" and not args.dry_run
+    trains = (args.command == "run" and not args.dry_run) or (args.command == "transfer" and not args.report_only)
     configure_console(verbose=getattr(args, "verbose", False), import_lightning=trains)
     try:
         if args.command == "run":
             return cmd_run(parse_run(args, argv))
+        if args.command == "transfer":
+            return cmd_transfer(args, argv)
         if args.command == "report":
             from benchmarks.report import write_report
 

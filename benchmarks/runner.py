@@ -183,20 +183,24 @@ def result_path(output_dir: Path, job: Job) -> Path:
     return output_dir / RUNS_DIR / f"{job.run_id}.json"
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON through a temporary file in the same directory and ``os.replace``."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file in the same directory and ``os.replace``: all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=1, sort_keys=True)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def is_finished(path: Path) -> bool:

@@ -1,0 +1,344 @@
+"""Does self-pretraining help? ``python -m benchmarks transfer``: pretrained against random-init TimesCLIP.
+
+For each target dataset (H = 96, L = 96, the suite's protocol):
+
+- ``pretrained-others``: a backbone pretrained (``darts_timesclip.pretraining``) on the **train splits of the
+  other** datasets plus synthetic series; never on any validation or test row, nor on the target at all;
+- ``pretrained-synthetic``: one backbone pretrained on synthetic series only;
+- ``random``: the ``compact`` preset's random initialisation;
+
+each fine-tuned at two budgets: ``quick`` (the quick tier's: 2 epochs over the most recent 4,096 windows) and
+``few-shot`` (10 epochs over the most recent 10% of the target's train windows), beside NLinear trained on the same
+windows. Every fine-tune is a benchmark job (one result file, resumable); backbones are written under
+``<output>/backbones`` and resume too. ``report`` writes ``pretraining.csv``, ``pretraining.md`` and a plot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.models import TrainingCaps, model_config, stable_hash
+from benchmarks.registry import find_file, get_spec, read_dataset
+from benchmarks.runner import Job, load_results
+from benchmarks.tiers import get_tier
+
+logger = logging.getLogger(__name__)
+
+TRANSFER_DATASETS = ("ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather", "exchange_rate")
+INITS = ("random", "pretrained-others", "pretrained-synthetic")
+BUDGETS = ("quick", "few-shot")
+HORIZON = LOOKBACK = 96
+FEW_SHOT_SHARE = 0.1
+FEW_SHOT_EPOCHS = 10
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """How the backbones of the study are pretrained (part of each backbone's directory name).
+
+    ``corpus`` names the datasets whose train splits a ``pretrained-others`` backbone reads (all but the target).
+    """
+
+    corpus: tuple[str, ...] = TRANSFER_DATASETS
+    backbone: str = "compact"
+    steps: int = 1000
+    batch_size: int = 64
+    synthetic: int = 1000
+    objective: str = "next-patch"
+    seed: int = 0
+
+    def tag(self) -> str:
+        return stable_hash(asdict(self), length=8)
+
+
+def budget_caps(budget: str, dataset: str) -> TrainingCaps:
+    """The fine-tuning budget on ``dataset``: the quick tier's, or the few-shot share of its train windows."""
+    if budget == "quick":
+        return get_tier("quick").caps_for("timesclip")
+    if budget == "few-shot":
+        n_train = get_spec(dataset).split_borders(LOOKBACK).n_windows("train", LOOKBACK, HORIZON)
+        return TrainingCaps(max_epochs=FEW_SHOT_EPOCHS, max_samples_per_ts=max(1, int(FEW_SHOT_SHARE * n_train)))
+    raise ValueError(f"Unknown budget `{budget}`; choose from {BUDGETS}.")
+
+
+def backbone_dir(output_dir: Path, init: str, target: str, settings: PretrainSettings) -> Path:
+    """Where the backbone of ``init`` for ``target`` lives (``pretrained-synthetic`` is shared by all targets)."""
+    name = "synthetic" if init == "pretrained-synthetic" else f"others-than-{target}"
+    return output_dir / "backbones" / f"{name}-{settings.backbone}-{settings.tag()}"
+
+
+def pretraining_series(target: str, data_dir: Path | None, datasets: Sequence[str]) -> list[Any]:
+    """Train splits of every dataset in ``datasets`` but ``target`` whose file is found, as ``TimeSeries``."""
+    from darts import TimeSeries
+
+    out = []
+    for name in datasets:
+        if name == target:
+            continue
+        spec = get_spec(name)
+        try:
+            find_file(spec, data_dir)
+        except FileNotFoundError:
+            logger.warning("Pretraining for %s without %s: its file is not found.", target, name)
+            continue
+        loaded = read_dataset(spec, data_dir)
+        start, end = spec.split_borders(LOOKBACK, n_rows=loaded.values.shape[0]).train
+        values = np.asarray(loaded.values[start:end], dtype=np.float32)  # train rows only
+        out.append(TimeSeries.from_values(values, columns=[f"{name}:{c}" for c in loaded.columns]))
+    return out
+
+
+def ensure_backbone(
+    init: str, target: str, output_dir: Path, settings: PretrainSettings, data_dir: Path | None
+) -> Path:
+    """Pretrain (or resume, or reuse) the backbone of ``init`` for ``target``."""
+    from darts_timesclip.pretraining import pretrain_backbone
+
+    path = backbone_dir(output_dir, init, target, settings)
+    series = None if init == "pretrained-synthetic" else pretraining_series(target, data_dir, settings.corpus)
+    if init == "pretrained-others" and not series:
+        raise ValueError(f"No other dataset's file was found to pretrain a backbone for `{target}`.")
+    pretrain_backbone(
+        series,
+        path,
+        settings.backbone,
+        synthetic=settings.synthetic,
+        max_steps=settings.steps,
+        batch_size=settings.batch_size,
+        objective=settings.objective,
+        seed=settings.seed,
+        command=f"benchmarks transfer: {init} for {target}",
+    )
+    return path
+
+
+def transfer_jobs(
+    targets: Sequence[str],
+    seeds: Sequence[int],
+    budgets: Sequence[str],
+    inits: Sequence[str],
+    backbones: dict[tuple[str, str], Path],
+    scale: str = "official",
+    random_backbone: str = "compact",
+    nlinear: bool = True,
+) -> list[Job]:
+    """The fine-tuning jobs; ``Job.tier`` is ``transfer:<init>:<budget>`` (``nlinear`` for the baseline rows)."""
+    jobs = []
+    for target in targets:
+        for budget in budgets:
+            caps = budget_caps(budget, target)
+            configs = []
+            for init in inits:
+                if init == "random":
+                    config = model_config("timesclip", target, HORIZON, scale=scale, backbone=random_backbone)
+                else:
+                    config = model_config(
+                        "timesclip",
+                        target,
+                        HORIZON,
+                        scale=scale,
+                        backbone=str(backbones[(init, target)]),
+                        pretrained=True,
+                    )
+                    config = replace(config, backbone=str(backbones[(init, target)]))  # tiny scale keeps the directory
+                configs.append((init, config, caps))
+            if nlinear:
+                # the same windows; NLinear keeps its own epochs
+                data_caps = TrainingCaps(max_samples_per_ts=caps.max_samples_per_ts)
+                configs.append(("nlinear", model_config("nlinear", target, HORIZON, scale=scale), data_caps))
+            for init, config, job_caps in configs:
+                for seed in seeds:
+                    jobs.append(
+                        Job(target, HORIZON, LOOKBACK, config, seed, job_caps, tier=f"transfer:{init}:{budget}")
+                    )
+    return jobs
+
+
+def transfer_table(output_dir: Path) -> list[dict[str, Any]]:
+    """One row per finished transfer job: dataset, horizon, init, budget, seed, mse, mae (+ model, backbone)."""
+    rows = []
+    for record in load_results(output_dir):
+        tier = str(record.get("tier", ""))
+        if not tier.startswith("transfer:"):
+            continue
+        _, init, budget = tier.split(":")
+        rows.append(
+            {
+                "dataset": record["dataset"],
+                "horizon": record["horizon"],
+                "init": init,
+                "budget": budget,
+                "seed": record["seed"],
+                "mse": record["metrics"]["mse"],
+                "mae": record["metrics"]["mae"],
+                "model": record["model"],
+                "backbone": record.get("backbone", ""),
+                "train_seconds": record.get("timing", {}).get("train_seconds"),
+            }
+        )
+    return sorted(rows, key=lambda r: (r["dataset"], r["budget"], r["init"], r["seed"]))
+
+
+ROW_ORDER = ("random", "pretrained-others", "pretrained-synthetic", "nlinear")
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", architecture: str = "compact") -> str:
+    """The table (mean ± std over seeds) and the verdict, computed from ``rows``."""
+    cells: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        cells.setdefault((row["dataset"], row["budget"], row["init"]), []).append(row["mse"])
+    datasets = sorted(
+        {r["dataset"] for r in rows}, key=lambda d: TRANSFER_DATASETS.index(d) if d in TRANSFER_DATASETS else 99
+    )
+    budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
+    inits = [i for i in ROW_ORDER if any(r["init"] == i for r in rows)]
+    lines = [
+        "# Self-pretraining: what it buys",
+        "",
+        "MSE at H = 96, L = 96 on the standardised scale (train-split StandardScaler), every test window at stride 1;",
+        f"mean ± standard deviation over seeds (n seeds in brackets). TimesCLIP uses the `{architecture}` "
+        "architecture; `random` is its random initialisation, the `pretrained-*` rows start from backbones made by "
+        "`darts_timesclip.pretraining` (never on the target's rows). Budgets: `quick` = 2 epochs over the most recent "
+        f"4,096 train windows; `few-shot` = {FEW_SHOT_EPOCHS} epochs over the most recent "
+        f"{int(FEW_SHOT_SHARE * 100)}% of them. NLinear trains on the same windows.",
+        "",
+    ]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    for budget in budgets:
+        lines += [
+            f"## Budget: {budget}",
+            "",
+            "| dataset | " + " | ".join(inits) + " |",
+            "|---" * (len(inits) + 1) + "|",
+        ]
+        for dataset in datasets:
+            entries = []
+            for init in inits:
+                values = cells.get((dataset, budget, init))
+                if not values:
+                    entries.append("-")
+                    continue
+                mean, std = _mean_std(values)
+                entries.append(f"{mean:.3f} ± {std:.3f} ({len(values)})")
+            lines.append(f"| {dataset} | " + " | ".join(entries) + " |")
+        lines.append("")
+        lines += _verdict(cells, datasets, budget, inits)
+    return "\n".join(lines) + "\n"
+
+
+def _verdict(cells: dict, datasets: Sequence[str], budget: str, inits: Sequence[str]) -> list[str]:
+    """Wins of each pretrained init over random and average ranks.
+
+    A difference counts only where both rows have at least two seeds and it exceeds the larger of their standard
+    deviations; otherwise the dataset is "within the seed spread" (or "one seed", which cannot be judged).
+    """
+    out = []
+    for init in (i for i in inits if i.startswith("pretrained")):
+        wins = losses = ties = single = 0
+        for dataset in datasets:
+            a, b = cells.get((dataset, budget, init)), cells.get((dataset, budget, "random"))
+            if not a or not b:
+                continue
+            if min(len(a), len(b)) < 2:
+                single += 1
+                continue
+            (ma, sa), (mb, sb) = _mean_std(a), _mean_std(b)
+            if abs(ma - mb) <= max(sa, sb):
+                ties += 1
+            elif ma < mb:
+                wins += 1
+            else:
+                losses += 1
+        out.append(
+            f"- `{init}` against `random`: better on {wins}, worse on {losses}, within the seed spread on {ties} "
+            f"dataset(s)" + (f"; {single} with a single seed, not judged." if single else ".")
+        )
+    ranks: dict[str, list[int]] = {}
+    for dataset in datasets:
+        means = {i: _mean_std(cells[(dataset, budget, i)])[0] for i in inits if cells.get((dataset, budget, i))}
+        if len(means) == len(inits):
+            for rank, init in enumerate(sorted(means, key=means.get), start=1):
+                ranks.setdefault(init, []).append(rank)
+    if ranks:
+        n = len(next(iter(ranks.values())))
+        out.append(
+            f"- Average MSE rank over the {n} dataset(s) with every row: "
+            + ", ".join(f"`{i}` {np.mean(ranks[i]):.2f}" for i in inits if i in ranks)
+            + "."
+        )
+    return [*out, ""]
+
+
+def write_transfer_report(
+    output_dir: Path, results_dir: Path, plots: bool = True, command: str = "", architecture: str = "compact"
+) -> list[Path]:
+    """Write ``pretraining.csv``, ``pretraining.md`` (and ``pretraining.png``) into ``results_dir``."""
+    import csv
+    import io
+
+    from benchmarks.runner import write_text_atomic
+
+    rows = transfer_table(output_dir)
+    if not rows:
+        raise ValueError(f"No finished transfer job under `{output_dir}`; run `python -m benchmarks transfer` first.")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = results_dir / "pretraining.csv", results_dir / "pretraining.md"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(csv_path, buffer.getvalue())
+    write_text_atomic(md_path, transfer_markdown(rows, command, architecture))
+    written = [csv_path, md_path]
+    if plots:
+        written.append(_plot(rows, results_dir / "pretraining.png"))
+    return written
+
+
+def _mses(rows: Sequence[dict[str, Any]], dataset: str, budget: str, init: str) -> list[float]:
+    return [r["mse"] for r in rows if (r["dataset"], r["budget"], r["init"]) == (dataset, budget, init)]
+
+
+def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
+    datasets = sorted({r["dataset"] for r in rows})
+    inits = [i for i in ROW_ORDER if any(r["init"] == i for r in rows)]
+    fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 3.6), squeeze=False)
+    width = 0.8 / len(inits)
+    for ax, budget in zip(axes[0], budgets):
+        for k, init in enumerate(inits):
+            stats = [
+                _mean_std(
+                    [r["mse"] for r in rows if (r["dataset"], r["budget"], r["init"]) == (d, budget, init)] or [np.nan]
+                )
+                for d in datasets
+            ]
+            x = np.arange(len(datasets)) + (k - (len(inits) - 1) / 2) * width
+            ax.bar(x, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=init, capsize=2)
+        ax.set_xticks(np.arange(len(datasets)), datasets, rotation=20)
+        ax.set_title(f"budget: {budget}")
+        ax.set_ylabel("test MSE (standardised)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,99 @@
+"""The transfer study (``python -m benchmarks transfer``) on synthetic stand-ins of the datasets' shapes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from benchmarks.cli import main
+from benchmarks.runner import load_results
+from benchmarks.transfer import (
+    PretrainSettings,
+    budget_caps,
+    pretraining_series,
+    transfer_markdown,
+)
+from tests.benchmarks.bench_helpers import write_synthetic_csv
+
+
+@pytest.fixture
+def two_datasets(tmp_path):
+    data = tmp_path / "data"
+    write_synthetic_csv(data / "national_illness.csv", 966, 7, freq="W")
+    write_synthetic_csv(data / "exchange_rate.csv", 7588, 8, seed=1, freq="D")
+    return data
+
+
+def test_pretraining_corpus_leaves_the_target_out_and_reads_train_rows_only(two_datasets):
+    series = pretraining_series("national_illness", two_datasets, ["national_illness", "exchange_rate"])
+    assert len(series) == 1
+    assert series[0].components[0].startswith("exchange_rate:")
+    assert len(series[0]) == int(0.7 * 7588)  # the train split of the 70/10/20 borders
+
+
+def test_few_shot_budget_is_a_tenth_of_the_train_windows():
+    assert budget_caps("few-shot", "ETTh1").max_samples_per_ts == 844  # 8449 train windows at L = H = 96
+    assert budget_caps("quick", "ETTh1").max_samples_per_ts == 4096
+    with pytest.raises(ValueError, match=r"Unknown budget `huge`"):
+        budget_caps("huge", "ETTh1")
+
+
+def test_transfer_command_runs_resumes_and_reports(two_datasets, tmp_path, capsys):
+    out, results = tmp_path / "out", tmp_path / "results"
+    argv = ["transfer", "--datasets", "national_illness", "--seeds", "1", "2", "--budgets", "few-shot"]
+    argv += ["--scale", "tiny", "--backbone", "tiny", "--pretrain-steps", "3", "--pretrain-batch-size", "4"]
+    argv += [
+        "--corpus",
+        "national_illness",
+        "exchange_rate",
+        "--synthetic",
+        "4",
+        "--data-dir",
+        str(two_datasets),
+        "--output",
+        str(out),
+        "--results",
+        str(results),
+    ]
+    assert main(argv) == 0
+    records = load_results(out)
+    assert sorted({r["tier"] for r in records}) == [
+        "transfer:nlinear:few-shot",
+        "transfer:pretrained-others:few-shot",
+        "transfer:pretrained-synthetic:few-shot",
+        "transfer:random:few-shot",
+    ]
+    assert len(records) == 8  # 4 rows x 2 seeds
+    pretrained = [r for r in records if r["tier"].startswith("transfer:pretrained-others")]
+    backbone_dir = pretrained[0]["backbone"]
+    corpus = json.loads((tmp_path / backbone_dir / "pretraining.json").read_text())["corpus"]
+    assert corpus["n_series"] == 8 + 4  # exchange_rate's 8 variates (train rows), 4 synthetic; not the target
+    assert any("4 synthetic" in source for source in corpus["sources"])
+    with (results / "pretraining.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {"dataset", "horizon", "init", "budget", "seed", "mse", "mae"} <= set(rows[0])
+    assert "## Budget: few-shot" in (results / "pretraining.md").read_text()
+
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    assert main(argv) == 0  # everything finished: nothing runs again
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == mtimes
+
+
+def test_verdict_needs_two_seeds_and_a_difference_beyond_their_spread():
+    def row(init, mse, seed):
+        return {"dataset": "ETTh1", "budget": "few-shot", "init": init, "mse": mse, "seed": seed}
+
+    one_seed = transfer_markdown([row("random", 0.5, 1), row("pretrained-others", 0.4, 1)])
+    assert "1 with a single seed, not judged" in one_seed
+    spread = [row("random", 0.50, 1), row("random", 0.52, 2), row("pretrained-others", 0.505, 1)]
+    spread.append(row("pretrained-others", 0.51, 2))
+    assert "within the seed spread on 1" in transfer_markdown(spread)
+    clear = [row("random", 0.50, 1), row("random", 0.51, 2), row("pretrained-others", 0.40, 1)]
+    clear.append(row("pretrained-others", 0.41, 2))
+    assert "better on 1, worse on 0" in transfer_markdown(clear)
+
+
+def test_backbone_directories_are_named_by_their_settings():
+    assert PretrainSettings(steps=10).tag() != PretrainSettings(steps=11).tag()
