@@ -28,6 +28,9 @@ from typing import TextIO
 #: The suite's own loggers: their INFO lines are the console's content.
 OWN_LOGGER = "benchmarks"
 
+#: The library's progress loggers that the suite's commands show too (pretraining, in ``benchmarks transfer``).
+SHOWN_LIBRARY_LOGGERS = ("darts_timesclip.pretraining",)
+
 #: Loggers of Lightning (both distributions) and Darts, kept at WARNING unless ``verbose``.
 THIRD_PARTY_LOGGERS = (
     "pytorch_lightning",
@@ -74,8 +77,8 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def is_own(name: str) -> bool:
-    """Whether a logger name belongs to the suite (``benchmarks`` or below)."""
-    return name == OWN_LOGGER or name.startswith(OWN_LOGGER + ".")
+    """Whether a logger's INFO lines are the console's content (``benchmarks`` or a shown library logger)."""
+    return any(name == own or name.startswith(own + ".") for own in (OWN_LOGGER, *SHOWN_LIBRARY_LOGGERS))
 
 
 class OwnInfoOnly(logging.Filter):
@@ -163,7 +166,8 @@ def configure_console(verbose: bool = False, import_lightning: bool = True) -> l
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
-    logging.getLogger(OWN_LOGGER).setLevel(logging.INFO)
+    for name in (OWN_LOGGER, *SHOWN_LIBRARY_LOGGERS):
+        logging.getLogger(name).setLevel(logging.INFO)
 
     _settle_lightning(import_lightning)
     # after the imports: each of them sets its package logger to INFO

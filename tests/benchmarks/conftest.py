@@ -11,6 +11,7 @@ import pytest
 from benchmarks.console import (
     LIGHTNING_PACKAGES,
     OWN_LOGGER,
+    SHOWN_LIBRARY_LOGGERS,
     THIRD_PARTY_LOGGERS,
     console_handlers,
     ignore_known_warnings,
@@ -34,7 +35,7 @@ def _restore_logging() -> Iterator[None]:
     """
     root = logging.getLogger()
     root_level = root.level
-    names = (OWN_LOGGER, *THIRD_PARTY_LOGGERS, *LIGHTNING_PACKAGES)
+    names = (OWN_LOGGER, *SHOWN_LIBRARY_LOGGERS, *THIRD_PARTY_LOGGERS, *LIGHTNING_PACKAGES)
     saved = {name: (lg.level, list(lg.handlers), lg.propagate) for name in names for lg in [logging.getLogger(name)]}
     yield
     for handler in console_handlers():
