@@ -47,7 +47,7 @@ from pytorch_forecasting.models.base import BaseModelWithCovariates
 from pytorch_forecasting.utils import to_list
 from torch import nn
 
-from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork, combine_losses, document_config_parameters
+from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork, document_config_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +334,7 @@ class TimesCLIP(BaseModelWithCovariates):
         if self.predicting:
             return log, out
         stage = self.current_stage
-        losses = combine_losses(log["loss"], out["alignment_loss"], self.config.alignment_weight, stage)
+        losses = self.network.losses(log["loss"], out["alignment_loss"], stage)
         for name, value in losses.logged.items():
             self.log(name, value, on_step=self.training, on_epoch=True, batch_size=len(x["decoder_target"]))
         log["loss"] = losses.total

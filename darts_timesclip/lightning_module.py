@@ -14,7 +14,7 @@ from darts.utils.data.torch_datasets.utils import (
     TorchTrainingBatch,
 )
 
-from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork, combine_losses
+from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
 
 #: Lightning's scheduler settings that Darts reads out of ``lr_scheduler_kwargs`` (and their defaults).
 _LR_SCHEDULER_CONFIG = {"monitor": "val_loss", "interval": "epoch", "frequency": 1, "strict": True, "name": None}
@@ -66,7 +66,7 @@ class _TimesCLIPModule(PLForecastingModule):
     def _step(self, batch: TorchTrainingBatch, stage: ModuleStage, criterion: Any, metrics: Any) -> torch.Tensor:
         output = self(batch.to_module_input(stage=stage))
         forecast_loss = self._compute_loss(output, batch.future_target, criterion, batch.sample_weight)
-        losses = combine_losses(forecast_loss, output.alignment_loss, self.config.alignment_weight, stage.value)
+        losses = self.network.losses(forecast_loss, output.alignment_loss, stage.value)
         log = dict(batch_size=batch.past_target.shape[0], sync_dist=True)
         self.log(f"{stage.value}_loss", forecast_loss, prog_bar=True, **log)  # as Darts' own step logs it
         for name, value in losses.logged.items():

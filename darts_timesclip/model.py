@@ -22,6 +22,7 @@ from darts.utils.serialization import add_safe_globals
 
 from darts_timesclip.lightning_module import _TimesCLIPModule
 from darts_timesclip.network import TimesCLIPConfig, document_config_parameters
+from darts_timesclip.network.image_encodings import period_from_freq
 from darts_timesclip.validation import (
     check_components,
     check_finite,
@@ -210,7 +211,24 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         expected = self._trained_components()
         check_training_dataset(train_dataset, "train_dataset", expected)
         check_training_dataset(val_dataset, "val_dataset", expected)
+        self._derive_period(train_dataset)
         return super().fit_from_dataset(train_dataset, val_dataset, *args, **kwargs)
+
+    def _derive_period(self, dataset: Any) -> None:
+        """``image_encoding="periodic"`` without ``period``: take it from the training series' frequency."""
+        config = self.config
+        if not (config.use_vision and config.image_encoding == "periodic") or config.period is not None:
+            return
+        series = getattr(dataset, "series", None)
+        freq = series[0].freq if series else None
+        period = period_from_freq(freq)
+        if period is None:
+            raise ValueError(
+                f"`image_encoding='periodic'` needs a `period`, and the training series' frequency `{freq}` has no "
+                "natural one (sub-daily, daily, weekly, monthly or quarterly data do); pass `period=` in time steps."
+            )
+        logger.info("`image_encoding='periodic'`: period %d from the frequency `%s`.", period, freq)
+        self.config = config.replace(period=period)
 
     def predict_from_dataset(self, n: int, dataset: Any, *args: Any, **kwargs: Any) -> Sequence[TimeSeries]:
         """See :meth:`TorchForecastingModel.predict_from_dataset`. Rejects NaN / inf and mismatched datasets."""

@@ -66,6 +66,13 @@ def test_config_from_another_version_is_refused():
         ({"parameter_kinds": ("scale",)}, r"`parameter_kinds` must be a non-empty tuple"),
         ({"vision_config": {"image_size": 32}}, r"`vision_config` and `text_config` must be given together"),
         ({"use_vision": False}, r"`use_alignment=True` needs `use_vision=True`"),
+        ({"use_numeric": False}, r"`use_alignment=True` needs `use_numeric=True`"),
+        ({"use_numeric": False, "use_vision": False, "use_alignment": False}, r"leave no view to forecast from"),
+        ({"alignment": "pairwise"}, r"`alignment` must be one of \('variate', 'sample', 'hybrid'\), got `'pairwise'`"),
+        ({"alignment_mix": 1.5}, r"`alignment_mix` must be in \[0, 1\], got 1.5"),
+        ({"alignment_weight": "automatic"}, r"`alignment_weight` must be a number >= 0 or 'auto', got `'automatic'`"),
+        ({"image_encoding": "gaf"}, r"`image_encoding` must be one of \('line', 'gasf', 'gadf', 'periodic'\)"),
+        ({"period": 0}, r"`period` must be a positive integer, got `0`"),
     ],
 )
 def test_invalid_values_name_the_parameter_and_the_value(overrides, message):
@@ -110,3 +117,31 @@ def test_a_model_saved_before_the_config_is_refused_with_a_clear_error():
     del state["config"]  # what darts-timesclip 0.1 pickled
     with pytest.raises(ValueError, match=r"saved by darts-timesclip 0.1.*retrain the model"):
         TimesCLIPModel.__new__(TimesCLIPModel).__setstate__(state)
+
+
+def test_periodic_encoding_needs_a_period_to_build_the_network():
+    from darts_timesclip.network import TimesCLIPNetwork
+
+    with pytest.raises(ValueError, match=r"`image_encoding='periodic'` needs a `period`"):
+        TimesCLIPNetwork(tiny_config(image_encoding="periodic"))
+
+
+def test_darts_model_derives_the_period_or_says_it_cannot():
+    from tests._helpers import make_series
+
+    model = TimesCLIPModel(**model_kwargs(image_encoding="periodic")).fit(make_series(freq="h"))
+    assert model.model.config.period == 24
+    from darts import TimeSeries
+
+    integer_indexed = TimeSeries.from_values(make_series().values())
+    with pytest.raises(ValueError, match=r"frequency `1` has no natural one.*pass `period=`"):
+        TimesCLIPModel(**model_kwargs(image_encoding="periodic")).fit(integer_indexed)
+
+
+def test_auto_weight_is_logged_every_epoch():
+    from tests._helpers import make_series
+
+    model = TimesCLIPModel(**model_kwargs(alignment_weight="auto", n_epochs=2)).fit(make_series())
+    metrics = model.trainer.callback_metrics
+    assert 0.01 <= float(metrics["train_alignment_weight"]) <= 100
+    assert (model.model.network.loss_weighting.log_variances != 0).all()  # the weights are learnt

@@ -35,6 +35,13 @@ CONFIGURATIONS = {
     "language-only": ({"use_vision": False, "use_alignment": False}, 0.25),
     "unfrozen-vision": ({"freeze_vision": False}, 0.25),
     "no-cache": ({"embedding_cache_mb": 0}, 0.25),
+    "vision-only": ({"use_numeric": False, "use_alignment": False}, 0.7),  # observed 0.44: 32-pixel charts only
+    "sample-alignment": ({"alignment": "sample"}, 0.25),
+    "hybrid-alignment": ({"alignment": "hybrid", "alignment_mix": 0.3}, 0.25),
+    "auto-weight": ({"alignment_weight": "auto"}, 0.25),
+    "gasf": ({"image_encoding": "gasf"}, 0.25),
+    "gadf": ({"image_encoding": "gadf"}, 0.25),
+    "periodic": ({"image_encoding": "periodic"}, 0.25),  # period 24 from the hourly index
     "quantiles": ({"likelihood": QuantileRegression([0.1, 0.5, 0.9])}, 0.5),
     "gaussian": ({"likelihood": GaussianLikelihood()}, 0.6),
     "laplace": ({"likelihood": LaplaceLikelihood()}, 0.6),

@@ -21,6 +21,13 @@ from darts_timesclip.network import (
     render_line_charts_matplotlib,
     variate_colours,
 )
+from darts_timesclip.network.heads import UncertaintyWeighting
+from darts_timesclip.network.image_encodings import (
+    encode_images,
+    gramian_angular_field,
+    period_from_freq,
+    periodic_grid,
+)
 
 
 def tiny_network(**overrides) -> TimesCLIPNetwork:
@@ -302,3 +309,71 @@ def test_rows_of_many_variates_are_chunked():
     net = tiny_network(vision_chunk_size=3, n_targets=1)
     out = net(torch.randn(2, 32, 5))
     assert np.isfinite(out.prediction.detach().numpy()).all()
+
+
+# ------------------------------------------------------------------------------------ variants of the views
+@pytest.mark.parametrize("method", ["summation", "difference"])
+def test_gramian_angular_fields_match_pyts(method):
+    pyts_image = pytest.importorskip("pyts.image")
+    x = np.random.default_rng(0).normal(size=(4, 40)).cumsum(axis=1)
+    reference = pyts_image.GramianAngularField(image_size=40, method=method).fit_transform(x)
+    scaled = (x - x.min(axis=1, keepdims=True)) / np.ptp(x, axis=1, keepdims=True)
+    ours = gramian_angular_field(torch.tensor(scaled), method).numpy()
+    assert np.abs(ours - reference).max() < 1e-6
+
+
+def test_periodic_grid_folds_the_window_by_its_period():
+    rows = torch.arange(10.0).view(1, 10)
+    grid = periodic_grid(rows, 4)  # 3 segments, the oldest padded at its start with the first value
+    assert grid.shape == (1, 4, 3)
+    assert grid[0, :, 0].tolist() == [0.0, 0.0, 0.0, 1.0] and grid[0, :, 2].tolist() == [6.0, 7.0, 8.0, 9.0]
+
+
+@pytest.mark.parametrize("encoding", ["gasf", "gadf", "periodic"])
+def test_image_encodings_are_batched_grey_images_in_range(encoding):
+    rows = minmax_scale(torch.randn(5, 48).cumsum(dim=-1))
+    images = encode_images(rows, variate_colours(5)[torch.arange(5)], 32, encoding, period=12)
+    assert images.shape == (5, 3, 32, 32) and images.min() >= 0 and images.max() <= 1
+    assert torch.equal(images[:, 0], images[:, 2])  # grey
+    assert not torch.allclose(images[0], images[1])
+
+
+@pytest.mark.parametrize(
+    ("freq", "period"), [("h", 24), ("15min", 96), ("D", 7), ("B", 5), ("W-SUN", 52), ("MS", 12), ("YS", None)]
+)
+def test_period_from_frequency(freq, period):
+    assert period_from_freq(freq) == period
+
+
+def test_vision_only_network_forecasts_from_image_tokens():
+    net = tiny_network(use_numeric=False, use_alignment=False)
+    out = net(torch.randn(3, 32, 2))
+    assert net.numeric is None and out.text_embeddings is None
+    assert out.prediction.shape == (3, 8, 2, 1)
+    assert net.generator.linear.in_features == net.config.width  # one token per variate
+    assert net.text_tower_parameters() == []
+
+
+@pytest.mark.parametrize("level", ["variate", "sample", "hybrid"])
+def test_every_alignment_level_rewards_aligned_views(level):
+    align = ContrastiveAlignment(level=level, mix=0.3)
+    image = torch.randn(8, 3, 16)
+    assert align(image, image.clone()) < align(image, image[torch.randperm(8)])
+
+
+def test_hybrid_alignment_mixes_variate_and_global_losses():
+    image, text = torch.randn(6, 3, 16), torch.randn(6, 3, 16)
+    variate = ContrastiveAlignment(level="variate")(image, text)
+    hybrid_all_variate = ContrastiveAlignment(level="hybrid", mix=1.0)(image, text)
+    assert torch.isclose(variate, hybrid_all_variate)
+
+
+def test_auto_weighting_keeps_the_alignment_weight_above_its_floor():
+    weighting = UncertaintyWeighting(min_relative_weight=0.01)
+    with torch.no_grad():
+        weighting.log_variances.copy_(torch.tensor([0.0, 50.0]))  # as if training tried to switch alignment off
+    total, relative = weighting(torch.tensor(1.0), torch.tensor(2.0))
+    assert relative == pytest.approx(0.01)
+    forecast, alignment = torch.tensor(1.0, requires_grad=True), torch.tensor(2.0, requires_grad=True)
+    UncertaintyWeighting()(forecast, alignment)[0].backward()
+    assert forecast.grad == pytest.approx(1.0) and alignment.grad == pytest.approx(1.0)  # exp(-0) at the start

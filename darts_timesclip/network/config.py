@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from darts_timesclip.backbones.loading import DEFAULT_BACKBONE, resolve_backbone
+from darts_timesclip.network.image_encodings import IMAGE_ENCODINGS
 from darts_timesclip.network.normalization import PARAMETER_KINDS
 from darts_timesclip.network.patching import num_patches
+
+#: What the contrastive loss aligns (see ``TimesCLIPConfig.alignment``).
+ALIGNMENTS = ("variate", "sample", "hybrid")
 
 #: Version of the config layout; a checkpoint made with another version is refused with a clear error.
 CONFIG_VERSION = 2
@@ -78,16 +82,31 @@ class TimesCLIPConfig:
     patch_length: int = _option(16, "Length of the patches of the numeric view.")
     patch_stride: int = _option(8, "Step between patches (at most ``patch_length``).")
     use_vision: bool = _option(True, "Use the chart (vision) view.")
-    use_alignment: bool = _option(
-        True, "Add the contrastive alignment loss between the two views (needs ``use_vision``)."
+    use_numeric: bool = _option(
+        True,
+        "Use the numeric (text-tower) view. ``False`` is the vision-only ablation: each variate is forecast from "
+        "its image token (needs ``use_vision=True`` and ``use_alignment=False``).",
     )
+    use_alignment: bool = _option(True, "Add the contrastive alignment loss between the two views (needs both views).")
+    alignment: str = _option(
+        "variate",
+        "What the contrastive loss aligns: ``\"variate\"``, each variate's chart with its numbers (the batch's "
+        "other windows as negatives; the paper's); ``\"sample\"``, a window's variates pooled, one ``[B, B]`` "
+        'similarity; ``"hybrid"``, ``alignment_mix`` x variate + (1 - ``alignment_mix``) x global, where global '
+        "aligns the concatenated variates of a window.",
+    )
+    alignment_mix: float = _option(0.5, 'Share of the per-variate loss in ``alignment="hybrid"`` (in [0, 1]).')
     use_variate_selection: bool = _option(
         True,
         "Use the variate-selection block; without it each variate's summary token (plus its image embedding) "
         "feeds the generator directly.",
     )
-    alignment_weight: float = _option(
-        0.1, "Weight of the alignment loss: loss = forecast loss + ``alignment_weight`` x alignment loss (paper)."
+    alignment_weight: float | str = _option(
+        0.1,
+        "Weight of the alignment loss: loss = forecast loss + ``alignment_weight`` x alignment loss (paper: 0.1); "
+        'or ``"auto"``: both losses weighted by learnt homoscedastic uncertainties (Kendall et al., 2018), the '
+        "alignment's weight relative to the forecast's kept at 0.01 or more, and logged as "
+        "``{stage}_alignment_weight``.",
     )
     temperature: float = _option(0.07, "Initial temperature of the contrastive loss (learnt; CLIP's start).")
     freeze_vision: bool = _option(
@@ -110,6 +129,17 @@ class TimesCLIPConfig:
     vision_chunk_size: int = _option(
         256, "Charts rendered and encoded per pass; lower it for many variates on a small GPU."
     )
+    image_encoding: str = _option(
+        "line",
+        "How the vision tower sees a window: ``\"line\"``, a line chart in the variate's colour (the paper's); "
+        '``"gasf"`` / ``"gadf"``, Gramian angular summation / difference fields; ``"periodic"``, '
+        "VisionTS' grid of the window folded by its ``period``.",
+    )
+    period: int | None = _option(
+        None,
+        'Period of the ``"periodic"`` encoding, in time steps. ``None``: the Darts model derives it from the '
+        "training series' frequency (24 for hourly data, 7 for daily, ...); the network itself needs it set.",
+    )
     vision_config: dict[str, Any] | None = field(default=None, repr=False)
     text_config: dict[str, Any] | None = field(default=None, repr=False)
     argument_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -121,7 +151,8 @@ class TimesCLIPConfig:
         for key in (*integers, "vision_chunk_size"):
             _check_positive_int(name(key), getattr(self, key))
             object.__setattr__(self, key, int(getattr(self, key)))  # numpy integers become plain ints
-        for key in ("use_vision", "use_alignment", "use_variate_selection", "freeze_vision", "cosine_schedule"):
+        switches = ("use_vision", "use_numeric", "use_alignment", "use_variate_selection", "freeze_vision")
+        for key in (*switches, "cosine_schedule"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"`{name(key)}` must be True or False, got `{getattr(self, key)!r}`.")
         if self.pretrained is not None and not isinstance(self.pretrained, bool):
@@ -141,17 +172,35 @@ class TimesCLIPConfig:
                 f"`{name('patch_stride')}={self.patch_stride}` is longer than `{name('patch_length')}="
                 f"{self.patch_length}`: values would be skipped."
             )
-        for key in ("alignment_weight", "embedding_cache_mb"):
-            _check_real(name(key), getattr(self, key), minimum=0.0, inclusive=True)
+        if self.alignment_weight != "auto":
+            if isinstance(self.alignment_weight, str):
+                raise ValueError(
+                    f"`{name('alignment_weight')}` must be a number >= 0 or 'auto', got `{self.alignment_weight!r}`."
+                )
+            _check_real(name("alignment_weight"), self.alignment_weight, minimum=0.0, inclusive=True)
+        _check_real(name("embedding_cache_mb"), self.embedding_cache_mb, minimum=0.0, inclusive=True)
+        if not (_is_real(self.alignment_mix) and 0 <= self.alignment_mix <= 1):
+            raise ValueError(f"`{name('alignment_mix')}` must be in [0, 1], got {self.alignment_mix}.")
+        for key, allowed in (("alignment", ALIGNMENTS), ("image_encoding", IMAGE_ENCODINGS)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"`{name(key)}` must be one of {allowed}, got `{getattr(self, key)!r}`.")
+        if self.period is not None:
+            _check_positive_int(name("period"), self.period)
+            object.__setattr__(self, "period", int(self.period))
         _check_real(name("text_tower_lr"), self.text_tower_lr, minimum=0.0, inclusive=False)
         _check_real(name("temperature"), self.temperature, minimum=0.0, inclusive=False)
         if not (_is_real(self.dropout) and 0 <= self.dropout < 1):
             raise ValueError(f"`{name('dropout')}` must be in [0, 1), got {self.dropout}.")
-        if self.use_alignment and not self.use_vision:
+        if not (self.use_vision or self.use_numeric):
             raise ValueError(
-                f"`{name('use_alignment')}=True` needs `{name('use_vision')}=True`; pass "
-                f"`{name('use_alignment')}=False` without vision."
+                f"`{name('use_vision')}=False` and `{name('use_numeric')}=False` leave no view to forecast from."
             )
+        for view in ("use_vision", "use_numeric"):
+            if self.use_alignment and not getattr(self, view):
+                raise ValueError(
+                    f"`{name('use_alignment')}=True` needs `{name(view)}=True`; pass "
+                    f"`{name('use_alignment')}=False` without {'vision' if view == 'use_vision' else 'numbers'}."
+                )
         kinds = tuple(self.parameter_kinds)
         if not kinds or any(k not in PARAMETER_KINDS for k in kinds):
             raise ValueError(f"`parameter_kinds` must be a non-empty tuple of {PARAMETER_KINDS}, got {kinds}.")

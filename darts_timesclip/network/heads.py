@@ -9,29 +9,71 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class ContrastiveAlignment(nn.Module):
-    """Symmetric InfoNCE between image and text embeddings, per variate (CLIP's loss).
+def _info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of ``G`` groups of ``B`` pairs, ``a, b [G, B, D]`` (L2-normalised): pair ``i`` of a group
+    is the positive, the group's other ``B - 1`` the negatives."""
+    logits = scale * a @ b.transpose(1, 2)  # [G, B, B]
+    groups, batch, _ = logits.shape
+    labels = torch.arange(batch, device=logits.device).expand(groups, batch).reshape(-1)
+    loss_a2b = F.cross_entropy(logits.reshape(-1, batch), labels)
+    loss_b2a = F.cross_entropy(logits.transpose(1, 2).reshape(-1, batch), labels)
+    return (loss_a2b + loss_b2a) / 2
 
-    For each variate, the ``B`` windows of the batch form ``B`` positive pairs (a window's chart and its
-    numbers); every other window's view of the same variate is a negative. The temperature is learnt, starts at
-    ``temperature`` and is bounded below by 1/100 as in CLIP.
+
+class ContrastiveAlignment(nn.Module):
+    """Symmetric InfoNCE between image and text embeddings (CLIP's loss), at one of three levels.
+
+    - ``"variate"`` (the paper's): for each variate, the ``B`` windows of the batch form ``B`` positive pairs (a
+      window's chart and its numbers); every other window's view of the same variate is a negative;
+    - ``"sample"``: each window's variates are pooled (mean of the normalised embeddings), one ``[B, B]`` problem;
+    - ``"hybrid"``: ``mix`` x variate + (1 - ``mix``) x global, where global aligns a window's concatenated
+      (normalised) variate embeddings.
+
+    The temperature is learnt, starts at ``temperature`` and is bounded below by 1/100 as in CLIP.
     """
 
-    def __init__(self, temperature: float = 0.07) -> None:
+    def __init__(self, temperature: float = 0.07, level: str = "variate", mix: float = 0.5) -> None:
         super().__init__()
+        if level not in ("variate", "sample", "hybrid"):
+            raise ValueError(f"`level` must be 'variate', 'sample' or 'hybrid', got `{level!r}`.")
+        self.level = level
+        self.mix = mix
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """``image, text [B, V, D]`` -> scalar loss (0 for a batch of one window)."""
-        image = F.normalize(image, dim=-1).transpose(0, 1)  # [V, B, D]
-        text = F.normalize(text, dim=-1).transpose(0, 1)
+        image, text = F.normalize(image, dim=-1), F.normalize(text, dim=-1)
         scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
-        logits = scale * image @ text.transpose(1, 2)  # [V, B, B]
-        n_var, batch, _ = logits.shape
-        labels = torch.arange(batch, device=logits.device).expand(n_var, batch)
-        loss_i2t = F.cross_entropy(logits.reshape(-1, batch), labels.reshape(-1))
-        loss_t2i = F.cross_entropy(logits.transpose(1, 2).reshape(-1, batch), labels.reshape(-1))
-        return (loss_i2t + loss_t2i) / 2
+        if self.level == "sample":
+            pooled = [F.normalize(view.mean(dim=1), dim=-1).unsqueeze(0) for view in (image, text)]
+            return _info_nce(*pooled, scale)
+        per_variate = _info_nce(image.transpose(0, 1), text.transpose(0, 1), scale)
+        if self.level == "variate":
+            return per_variate
+        joined = [F.normalize(view.flatten(start_dim=1), dim=-1).unsqueeze(0) for view in (image, text)]
+        return self.mix * per_variate + (1 - self.mix) * _info_nce(*joined, scale)
+
+
+class UncertaintyWeighting(nn.Module):
+    """Learnt weights of the forecast and alignment losses (homoscedastic uncertainty, Kendall et al., 2018).
+
+    ``total = exp(-s_f) * forecast + exp(-s_a) * alignment + s_f + s_a``: at its optimum each weight is the inverse
+    of its loss, so neither loss can be switched off by driving its weight to zero (a zero weight would cost an
+    unbounded ``s``). To keep that so in finite training, the alignment's weight relative to the forecast's,
+    ``exp(s_f - s_a)``, is held at ``min_relative_weight`` or more.
+    """
+
+    def __init__(self, min_relative_weight: float = 0.01) -> None:
+        super().__init__()
+        self.log_variances = nn.Parameter(torch.zeros(2))  # s_f, s_a
+        self.max_gap = math.log(1.0 / min_relative_weight)
+
+    def forward(self, forecast: torch.Tensor, alignment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> ``(total, relative alignment weight exp(s_f - s_a))``."""
+        s_f = self.log_variances[0]
+        s_a = torch.minimum(self.log_variances[1], s_f + self.max_gap)
+        total = torch.exp(-s_f) * forecast + torch.exp(-s_a) * alignment + s_f + s_a
+        return total, torch.exp(s_f - s_a).detach()
 
 
 class VariateSelection(nn.Module):
@@ -72,7 +114,10 @@ class VariateSelection(nn.Module):
 
 
 class ForecastGenerator(nn.Module):
-    """Per variate, ``[patch tokens, selected token]`` -> flatten -> linear -> ``H x nr_params`` (shared weights)."""
+    """Per variate, ``[patch tokens, selected token]`` -> flatten -> linear -> ``H x nr_params`` (shared weights).
+
+    Without the numeric view (vision-only) there are no patch tokens: the selected token alone feeds the linear.
+    """
 
     def __init__(self, n_tokens: int, dim: int, horizon: int, nr_params: int, dropout: float = 0.1) -> None:
         super().__init__()
@@ -81,9 +126,12 @@ class ForecastGenerator(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(n_tokens * dim, horizon * nr_params)
 
-    def forward(self, patch_tokens: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
-        """``patch_tokens [B, V, N, D]``, ``selected [B, V, D]`` -> ``[B, H, V, nr_params]``."""
+    def forward(self, patch_tokens: torch.Tensor | None, selected: torch.Tensor) -> torch.Tensor:
+        """``patch_tokens [B, V, N, D]`` (or ``None``), ``selected [B, V, D]`` -> ``[B, H, V, nr_params]``."""
         batch, n_var = selected.shape[:2]
-        tokens = torch.cat([patch_tokens, selected.unsqueeze(2)], dim=2).flatten(start_dim=2)
+        tokens = selected.unsqueeze(2)
+        if patch_tokens is not None:
+            tokens = torch.cat([patch_tokens, tokens], dim=2)
+        tokens = tokens.flatten(start_dim=2)
         out = self.linear(self.dropout(tokens)).view(batch, n_var, self.horizon, self.nr_params)
         return out.transpose(1, 2)

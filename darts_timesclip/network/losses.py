@@ -6,7 +6,10 @@ Both wrappers log, per stage (``train``, ``val``):
   step logs it); what early stopping, checkpoint selection and plateau schedulers watch;
 - ``{stage}_forecast_loss``: the same value, beside its siblings;
 - ``{stage}_alignment_loss``: the contrastive loss between the two views (with alignment);
-- ``{stage}_total_loss``: what is optimised, ``forecast + alignment_weight * alignment``.
+- ``{stage}_total_loss``: what is optimised, ``forecast + alignment_weight * alignment`` (with
+  ``alignment_weight="auto"``, the uncertainty-weighted sum);
+- ``{stage}_alignment_weight``: with ``alignment_weight="auto"``, the alignment's learnt weight relative to the
+  forecast's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from darts_timesclip.network.heads import UncertaintyWeighting
 
 
 @dataclass
@@ -34,7 +39,10 @@ class TimesCLIPLosses:
 
 
 def combine_losses(
-    forecast_loss: torch.Tensor, alignment_loss: torch.Tensor | None, alignment_weight: float, stage: str
+    forecast_loss: torch.Tensor,
+    alignment_loss: torch.Tensor | None,
+    alignment_weight: float | UncertaintyWeighting,
+    stage: str,
 ) -> TimesCLIPLosses:
     """Combine a step's losses and name them for logging.
 
@@ -45,7 +53,8 @@ def combine_losses(
     alignment_loss
         :attr:`TimesCLIPOutput.alignment_loss`, ``None`` without alignment.
     alignment_weight
-        Weight of the alignment loss (:attr:`TimesCLIPConfig.alignment_weight`).
+        Weight of the alignment loss (:attr:`TimesCLIPConfig.alignment_weight`), or the network's learnt
+        :class:`~darts_timesclip.network.heads.UncertaintyWeighting` (``"auto"``).
     stage
         ``"train"`` or ``"val"``.
     """
@@ -53,6 +62,10 @@ def combine_losses(
     logged = {f"{stage}_forecast_loss": forecast_loss.detach()}
     if alignment_loss is not None:
         logged[f"{stage}_alignment_loss"] = alignment_loss.detach()
-        total = forecast_loss + alignment_weight * alignment_loss
+        if isinstance(alignment_weight, UncertaintyWeighting):
+            total, relative = alignment_weight(forecast_loss, alignment_loss)
+            logged[f"{stage}_alignment_weight"] = relative
+        else:
+            total = forecast_loss + alignment_weight * alignment_loss
     logged[f"{stage}_total_loss"] = total.detach()
     return TimesCLIPLosses(total, logged)

@@ -15,7 +15,13 @@ from torch import nn
 
 from darts_timesclip.backbones.loading import build_text_tower, build_vision_tower, load_pretrained_towers
 from darts_timesclip.network.config import TimesCLIPConfig
-from darts_timesclip.network.heads import ContrastiveAlignment, ForecastGenerator, VariateSelection
+from darts_timesclip.network.heads import (
+    ContrastiveAlignment,
+    ForecastGenerator,
+    UncertaintyWeighting,
+    VariateSelection,
+)
+from darts_timesclip.network.losses import TimesCLIPLosses, combine_losses
 from darts_timesclip.network.normalization import denormalize, instance_normalize
 from darts_timesclip.network.towers import NumericTower, VisionTower
 
@@ -34,13 +40,13 @@ class TimesCLIPOutput:
     image_embeddings
         ``[B, V, D]`` projected chart embeddings, or ``None`` without the vision view.
     text_embeddings
-        ``[B, V, D]`` summary tokens of the numeric view.
+        ``[B, V, D]`` summary tokens of the numeric view, or ``None`` without it (vision-only).
     """
 
     prediction: torch.Tensor
     alignment_loss: torch.Tensor | None
     image_embeddings: torch.Tensor | None
-    text_embeddings: torch.Tensor
+    text_embeddings: torch.Tensor | None
 
 
 class TimesCLIPNetwork(nn.Module):
@@ -63,12 +69,21 @@ class TimesCLIPNetwork(nn.Module):
             raise TypeError(f"`config` must be a TimesCLIPConfig, got {type(config).__name__}.")
         self.config = config
         width = config.width
-        self.numeric = NumericTower(
-            build_text_tower(config.text_config),
-            config.input_chunk_length,
-            config.patch_length,
-            config.patch_stride,
+        self.numeric = (
+            NumericTower(
+                build_text_tower(config.text_config),
+                config.input_chunk_length,
+                config.patch_length,
+                config.patch_stride,
+            )
+            if config.use_numeric
+            else None
         )
+        if config.use_vision and config.image_encoding == "periodic" and config.period is None:
+            raise ValueError(
+                "`image_encoding='periodic'` needs a `period` (in time steps) to build the network; the Darts model "
+                "derives it from the training series' frequency."
+            )
         self.vision = (
             VisionTower(
                 build_vision_tower(config.vision_config),
@@ -76,18 +91,28 @@ class TimesCLIPNetwork(nn.Module):
                 freeze=config.freeze_vision,
                 cache_bytes=config.embedding_cache_bytes,
                 chunk_size=config.vision_chunk_size,
+                encoding=config.image_encoding,
+                period=config.period,
             )
             if config.use_vision
             else None
         )
-        self.alignment = ContrastiveAlignment(config.temperature) if config.use_alignment else None
+        self.alignment = (
+            ContrastiveAlignment(config.temperature, config.alignment, config.alignment_mix)
+            if config.use_alignment
+            else None
+        )
+        self.loss_weighting = (
+            UncertaintyWeighting() if config.use_alignment and config.alignment_weight == "auto" else None
+        )
         self.variate_selection = (
             VariateSelection(width, int(config.text_config["num_attention_heads"]), config.dropout)
             if config.use_variate_selection
             else None
         )
+        n_tokens = (config.n_patches if config.use_numeric else 0) + 1
         self.generator = ForecastGenerator(
-            config.n_patches + 1, width, config.output_chunk_length, len(config.parameter_kinds), config.dropout
+            n_tokens, width, config.output_chunk_length, len(config.parameter_kinds), config.dropout
         )
 
     @property
@@ -110,18 +135,27 @@ class TimesCLIPNetwork(nn.Module):
         if not self.config.pretrained:
             return False
         vision, text = load_pretrained_towers(self.config.backbone)
-        self.load_backbone_weights(vision if self.vision is not None else None, text)
+        self.load_backbone_weights(vision, text)
         return True
 
-    def load_backbone_weights(self, vision_model: nn.Module | None, text_model: nn.Module) -> None:
-        """Copy ``CLIPVisionModel`` / ``CLIPTextModel`` weights into the towers (strict)."""
-        self.numeric.clip.load_state_dict(text_model.state_dict())
+    def load_backbone_weights(self, vision_model: nn.Module | None, text_model: nn.Module | None) -> None:
+        """Copy ``CLIPVisionModel`` / ``CLIPTextModel`` weights into the towers this network has (strict)."""
+        if self.numeric is not None and text_model is not None:
+            self.numeric.clip.load_state_dict(text_model.state_dict())
         if self.vision is not None and vision_model is not None:
             self.vision.clip.load_state_dict(vision_model.state_dict())
 
     def text_tower_parameters(self) -> list[nn.Parameter]:
         """Trainable parameters of the pretrained CLIP text transformer (for their own learning rate)."""
+        if self.numeric is None:
+            return []
         return [p for p in self.numeric.clip.parameters() if p.requires_grad]
+
+    def losses(self, forecast_loss: torch.Tensor, alignment_loss: torch.Tensor | None, stage: str) -> TimesCLIPLosses:
+        """The step's objective and logged values (:func:`~darts_timesclip.network.losses.combine_losses`), with
+        this network's alignment weight (fixed, or learnt with ``alignment_weight="auto"``)."""
+        weight = self.loss_weighting if self.loss_weighting is not None else self.config.alignment_weight
+        return combine_losses(forecast_loss, alignment_loss, weight, stage)
 
     def parameter_groups(
         self, parameters: Iterable[nn.Parameter], base_lr: float | None = None
@@ -158,20 +192,22 @@ class TimesCLIPNetwork(nn.Module):
                 f"Expected windows [B, {self.config.input_chunk_length}, V >= {self.n_targets}], got {list(x.shape)}."
             )
         x_norm, stats = instance_normalize(x)
-        patch_tokens, text = self.numeric(x_norm)
+        patch_tokens, text = self.numeric(x_norm) if self.numeric is not None else (None, None)
         image = self.vision(x_norm) if self.vision is not None else None
 
         alignment_loss = None
         if return_alignment and self.alignment is not None:
             alignment_loss = self.alignment(image, text)
 
+        views = [view for view in (text, image) if view is not None]
         if self.variate_selection is not None:
-            memory = text if image is None else torch.cat([text, image], dim=1)
-            selected = self.variate_selection(text, memory)
+            # each variate's summary (its image token without the numeric view) queries every variate's tokens
+            memory = views[0] if len(views) == 1 else torch.cat(views, dim=1)
+            selected = self.variate_selection(views[0], memory)
         else:
-            selected = text if image is None else text + image
+            selected = views[0] if len(views) == 1 else text + image
 
         nt = self.n_targets
-        y = self.generator(patch_tokens[:, :nt], selected[:, :nt])
+        y = self.generator(patch_tokens[:, :nt] if patch_tokens is not None else None, selected[:, :nt])
         prediction = denormalize(y, stats, self.config.parameter_kinds)
         return TimesCLIPOutput(prediction, alignment_loss, image, text)

@@ -6,12 +6,9 @@ import torch
 from torch import nn
 
 from darts_timesclip.backbones.compat import encode_text_embeddings, vision_pooled_output
-from darts_timesclip.network.chart_rendering import (
-    minmax_scale,
-    render_line_charts,
-    variate_colours,
-)
+from darts_timesclip.network.chart_rendering import minmax_scale, variate_colours
 from darts_timesclip.network.embedding_cache import EmbeddingCache
+from darts_timesclip.network.image_encodings import encode_images
 from darts_timesclip.network.patching import make_patches, num_patches
 
 #: CLIP's image normalisation (``CLIPImageProcessor`` defaults).
@@ -26,7 +23,7 @@ def _variates_as_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 class VisionTower(nn.Module):
-    """Line charts -> CLIP vision tower -> pooled CLS -> trainable projection.
+    """Images of each variate (line charts by default) -> CLIP vision tower -> pooled CLS -> trainable projection.
 
     Parameters
     ----------
@@ -42,6 +39,9 @@ class VisionTower(nn.Module):
         Charts drawn and encoded per pass; bounds memory for many variates.
     line_width
         Stroke width in pixels. Default: proportional to the image size.
+    encoding, period
+        How a window becomes an image (:data:`~darts_timesclip.network.image_encodings.IMAGE_ENCODINGS`) and the
+        period of the ``"periodic"`` grid.
     """
 
     def __init__(
@@ -52,6 +52,8 @@ class VisionTower(nn.Module):
         cache_bytes: int = 1 << 30,
         chunk_size: int = 256,
         line_width: float | None = None,
+        encoding: str = "line",
+        period: int | None = None,
     ) -> None:
         super().__init__()
         self.clip = clip_vision
@@ -60,6 +62,8 @@ class VisionTower(nn.Module):
         self.frozen = freeze
         self.chunk_size = chunk_size
         self.line_width = line_width
+        self.encoding = encoding
+        self.period = period
         self.register_buffer("pixel_mean", torch.tensor(CLIP_IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(CLIP_IMAGE_STD).view(1, 3, 1, 1), persistent=False)
         self.cache = EmbeddingCache(cache_bytes if freeze else 0)
@@ -80,7 +84,7 @@ class VisionTower(nn.Module):
     def render(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
         """``[N, L]`` min-max scaled rows -> CLIP-normalised ``[N, 3, S, S]`` pixel values."""
         colours = variate_colours(int(colour_index.max()) + 1, rows.device, rows.dtype)[colour_index]
-        images = render_line_charts(rows, colours, self.image_size, self.line_width)
+        images = encode_images(rows, colours, self.image_size, self.encoding, self.period, self.line_width)
         images = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         if images.is_cuda:
             images = images.contiguous(memory_format=torch.channels_last)

@@ -191,6 +191,24 @@ def test_quantiles_and_plot_prediction():
 
 
 # ---------------------------------------------------------------------------------------------- persistence
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"use_numeric": False, "use_alignment": False},
+        {"alignment": "hybrid", "alignment_weight": "auto"},
+        {"image_encoding": "gadf"},
+        {"image_encoding": "periodic", "period": 6},
+    ],
+)
+def test_view_variants_train_and_predict_through_the_adapter(variant):
+    dataset = make_dataset()
+    model, trainer = fit(dataset, **variant)
+    assert all(getattr(model.config, key) == value for key, value in variant.items())
+    if variant.get("alignment_weight") == "auto":
+        assert "train_alignment_weight" in trainer.callback_metrics
+    assert torch.isfinite(model.predict(loader(dataset), mode="prediction")).all()
+
+
 def test_checkpoint_round_trip(single):
     model, trainer, dataset = single
     path = trainer.checkpoint_callback.best_model_path
