@@ -15,6 +15,8 @@ __version__ = "0.2.0"
 #: public name -> module that defines it
 _LAZY = {
     "TimesCLIPModel": "darts_timesclip.model",
+    "TimesCLIPExplainer": "darts_timesclip.explainability",
+    "TimesCLIPExplainabilityResult": "darts_timesclip.explainability",
     "TimesCLIPConfig": "darts_timesclip.network.config",
     "TimesCLIPNetwork": "darts_timesclip.network.timesclip",
     "TimesCLIPOutput": "darts_timesclip.network.timesclip",
@@ -27,6 +29,8 @@ __all__ = [
     "PRESETS",
     "BackboneNotAvailableError",
     "TimesCLIPConfig",
+    "TimesCLIPExplainabilityResult",
+    "TimesCLIPExplainer",
     "TimesCLIPModel",
     "TimesCLIPNetwork",
     "TimesCLIPOutput",
@@ -37,6 +41,7 @@ __all__ = [
 if TYPE_CHECKING:
     from darts_timesclip.backbones.loading import BackboneNotAvailableError, resolve_backbone
     from darts_timesclip.backbones.presets import PRESETS
+    from darts_timesclip.explainability import TimesCLIPExplainabilityResult, TimesCLIPExplainer
     from darts_timesclip.model import TimesCLIPModel
     from darts_timesclip.network.config import TimesCLIPConfig
     from darts_timesclip.network.timesclip import TimesCLIPNetwork, TimesCLIPOutput

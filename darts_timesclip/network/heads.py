@@ -102,15 +102,24 @@ class VariateSelection(nn.Module):
         batch, length, dim = x.shape
         return x.view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
 
-    def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        """``query [B, V, D]`` over ``memory [B, M, D]`` -> ``[B, V, D]``."""
+    def forward(
+        self, query: torch.Tensor, memory: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``query [B, V, D]`` over ``memory [B, M, D]`` -> ``[B, V, D]`` (and, when asked, the attention weights
+        ``[B, heads, V, M]``, computed explicitly instead of by the fused kernel)."""
         q = self._heads(self.query(query))
         k, v = (self._heads(t) for t in self.key_value(memory).chunk(2, dim=-1))
-        p = self.dropout.p if self.training else 0.0
-        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        weights = None
+        if return_attention:
+            weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+            attended = self.dropout(weights) @ v
+        else:
+            p = self.dropout.p if self.training else 0.0
+            attended = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         attended = attended.transpose(1, 2).reshape(query.shape)
         h = self.norm_attention(query + self.dropout(self.out(attended)))
-        return self.norm_feed_forward(h + self.dropout(self.feed_forward(h)))
+        out = self.norm_feed_forward(h + self.dropout(self.feed_forward(h)))
+        return (out, weights) if return_attention else out
 
 
 class ForecastGenerator(nn.Module):

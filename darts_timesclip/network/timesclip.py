@@ -41,12 +41,17 @@ class TimesCLIPOutput:
         ``[B, V, D]`` projected chart embeddings, or ``None`` without the vision view.
     text_embeddings
         ``[B, V, D]`` summary tokens of the numeric view, or ``None`` without it (vision-only).
+    attention
+        ``[B, heads, V, M]`` variate-selection attention of each variate over the memory tokens (the ``V`` numeric
+        summaries, then the ``V`` image tokens, as far as the views exist) when asked (``return_attention=True``)
+        and the block is on; ``None`` otherwise.
     """
 
     prediction: torch.Tensor
     alignment_loss: torch.Tensor | None
     image_embeddings: torch.Tensor | None
     text_embeddings: torch.Tensor | None
+    attention: torch.Tensor | None = None
 
 
 class TimesCLIPNetwork(nn.Module):
@@ -177,7 +182,9 @@ class TimesCLIPNetwork(nn.Module):
             groups[0]["lr"] = base_lr
         return [g for g in groups if g["params"]]
 
-    def forward(self, x: torch.Tensor, return_alignment: bool = False) -> TimesCLIPOutput:
+    def forward(
+        self, x: torch.Tensor, return_alignment: bool = False, return_attention: bool = False
+    ) -> TimesCLIPOutput:
         """``[B, L, V]`` windows (targets first) -> :class:`TimesCLIPOutput`.
 
         Parameters
@@ -186,6 +193,8 @@ class TimesCLIPNetwork(nn.Module):
             Windows ``[B, L, V]``, the ``n_targets`` forecast variates first.
         return_alignment
             Compute the contrastive alignment loss (training and validation steps); prediction leaves it off.
+        return_attention
+            Return the variate-selection attention weights (for :class:`~darts_timesclip.TimesCLIPExplainer`).
         """
         if x.ndim != 3 or x.shape[1] != self.config.input_chunk_length or x.shape[-1] < self.n_targets:
             raise ValueError(
@@ -200,14 +209,17 @@ class TimesCLIPNetwork(nn.Module):
             alignment_loss = self.alignment(image, text)
 
         views = [view for view in (text, image) if view is not None]
+        attention = None
         if self.variate_selection is not None:
             # each variate's summary (its image token without the numeric view) queries every variate's tokens
             memory = views[0] if len(views) == 1 else torch.cat(views, dim=1)
-            selected = self.variate_selection(views[0], memory)
+            selected = self.variate_selection(views[0], memory, return_attention=return_attention)
+            if return_attention:
+                selected, attention = selected
         else:
             selected = views[0] if len(views) == 1 else text + image
 
         nt = self.n_targets
         y = self.generator(patch_tokens[:, :nt] if patch_tokens is not None else None, selected[:, :nt])
         prediction = denormalize(y, stats, self.config.parameter_kinds)
-        return TimesCLIPOutput(prediction, alignment_loss, image, text)
+        return TimesCLIPOutput(prediction, alignment_loss, image, text, attention)

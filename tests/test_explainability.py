@@ -1,0 +1,86 @@
+"""TimesCLIPExplainer: attention over every variate's tokens, the images seen, the plots."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+
+from darts_timesclip import TimesCLIPExplainer, TimesCLIPModel
+from tests._helpers import make_series, model_kwargs
+
+
+@pytest.fixture(scope="module")
+def fitted_with_covariates():
+    series, covariates = make_series(90, n_components=2), make_series(90, n_components=1, seed=4)
+    covariates = covariates.with_columns_renamed("c0", "temp")
+    model = TimesCLIPModel(**model_kwargs()).fit(series, past_covariates=covariates)
+    return model, series, covariates
+
+
+def test_attention_covers_every_variates_numbers_and_image(fitted_with_covariates):
+    model, series, covariates = fitted_with_covariates
+    result = TimesCLIPExplainer(model, series, covariates).explain()
+    frame = result.get_attention()
+    assert list(frame.index) == ["c0", "c1"]  # the forecast targets
+    assert list(frame.columns) == [
+        "c0 (numbers)",
+        "c1 (numbers)",
+        "temp (numbers)",
+        "c0 (image)",
+        "c1 (image)",
+        "temp (image)",
+    ]
+    assert np.allclose(frame.sum(axis=1), 1.0, atol=1e-5) and (frame.to_numpy() >= 0).all()
+    assert result.get_explanation("c1").equals(frame.loc["c1"])
+    assert set(result.images) == {"c0", "c1", "temp"} and result.images["c0"].shape == (3, 32, 32)
+
+
+def test_explicit_attention_path_gives_the_same_forecast(fitted_with_covariates):
+    model, _, _ = fitted_with_covariates
+    network = model.model.network.eval()
+    x = torch.randn(2, 24, 3)
+    with torch.no_grad():
+        plain, explained = network(x), network(x, return_attention=True)
+    assert torch.allclose(plain.prediction, explained.prediction, atol=1e-5)
+    assert explained.attention.shape == (2, 2, 3, 6)  # [B, heads, V, 2V]
+
+
+def test_several_series_and_target_selection():
+    series = [make_series(80, seed=s) for s in range(2)]
+    model = TimesCLIPModel(**model_kwargs()).fit(series)
+    result = TimesCLIPExplainer(model).explain(series, target_components=["c1"])
+    assert isinstance(result.get_attention(), list) and len(result.get_attention()) == 2
+    assert list(result.get_attention()[1].index) == ["c1"]
+    with pytest.raises(ValueError, match=r"Nothing to explain: pass `foreground_series`"):
+        TimesCLIPExplainer(model).explain()
+    with pytest.raises(ValueError, match=r"`target_components` \['x'\] are not among"):
+        TimesCLIPExplainer(model).explain(series[0], target_components=["x"])
+
+
+def test_explainer_rejects_what_it_cannot_explain(series):
+    with pytest.raises(ValueError, match=r"must be fitted before it can be explained"):
+        TimesCLIPExplainer(TimesCLIPModel(**model_kwargs()))
+    no_selection = TimesCLIPModel(**model_kwargs(use_variate_selection=False)).fit(series)
+    with pytest.raises(ValueError, match=r"use_variate_selection=False"):
+        TimesCLIPExplainer(no_selection)
+    model = TimesCLIPModel(**model_kwargs()).fit(series)
+    with pytest.raises(ValueError, match=r"`foreground_series` has 3 components, but the model was trained on 2"):
+        TimesCLIPExplainer(model).explain(make_series(n_components=3))
+
+
+def test_plots_name_the_components(fitted_with_covariates, tmp_path):
+    model, series, covariates = fitted_with_covariates
+    explainer = TimesCLIPExplainer(model, series, covariates)
+    ax = TimesCLIPExplainer.plot_variate_attention(explainer.explain())
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c0", "c1"]
+    figure = explainer.plot_views(series)
+    assert len(figure.axes) == 2 * 4  # variates x encodings
+    assert [a.get_title() for a in figure.axes[:1]] == ["line"]
+    figure.savefig(tmp_path / "views.png")
+    with pytest.raises(ValueError, match=r"`encodings` \['jpeg'\] are not among"):
+        explainer.plot_views(series, encodings=["jpeg"])
