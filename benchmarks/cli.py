@@ -120,6 +120,28 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
     transfer.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
 
+    ablate = sub.add_parser("ablate", help="TimesCLIP's views and variants side by side over seeds, then its report")
+    from benchmarks.ablate import ABLATION_DATASETS, ABLATION_SEEDS, ABLATIONS
+
+    ablate.add_argument("--datasets", nargs="+", default=list(ABLATION_DATASETS), help="registry names")
+    ablate.add_argument(
+        "--variants", nargs="+", choices=list(ABLATIONS), default=list(ABLATIONS), help="configurations to run"
+    )
+    ablate.add_argument("--seeds", nargs="+", type=int, default=list(ABLATION_SEEDS))
+    ablate.add_argument("--data-dir", type=Path, help=f"dataset directory (default: ${DATA_DIR_ENV})")
+    ablate.add_argument("--output", type=Path, default=DEFAULT_OUTPUT / "ablations", help="job files (resumable)")
+    ablate.add_argument(
+        "--results", type=Path, default=DEFAULT_OUTPUT, help="where ablations.csv / .md / .png are written"
+    )
+    ablate.add_argument("--backbone", default="compact", help="TimesCLIP backbone: a preset or a directory")
+    ablate.add_argument("--scale", choices=("official", "tiny"), default="official", help="tiny: smoke tests")
+    ablate.add_argument("--max-epochs", type=_positive_int, help="cap epochs (default: the standard tier's 2)")
+    ablate.add_argument("--max-samples-per-ts", type=_positive_int, help="cap windows (default: the tier's 4096)")
+    ablate.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
+    ablate.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are finished")
+    ablate.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
+    ablate.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
+
     listing = sub.add_parser("list", help="datasets (and whether their files are found), models, tiers")
     listing.add_argument("--data-dir", type=Path, help="dataset directory")
     return parser
@@ -232,6 +254,43 @@ def cmd_transfer(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_ablate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run every (dataset, configuration, seed) of the ablation study not yet finished, then write its report."""
+    from benchmarks.ablate import ablation_caps, ablation_jobs, write_ablation_report
+    from benchmarks.runner import run_sweep
+
+    command = command_line(argv)
+    if not args.report_only:
+        caps = ablation_caps()
+        if args.max_epochs or args.max_samples_per_ts:
+            caps = TrainingCaps(
+                args.max_epochs or caps.max_epochs, None, args.max_samples_per_ts or caps.max_samples_per_ts
+            )
+        jobs = ablation_jobs(
+            resolve_names(args.datasets),
+            args.seeds,
+            args.variants,
+            scale=args.scale,
+            backbone="tiny" if args.scale == "tiny" else args.backbone,
+            caps=caps,
+        )
+        if args.dry_run:
+            for job in jobs:
+                done = is_finished(result_path(args.output, job))
+                print(f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}")
+            return 0
+        summary = run_sweep(
+            jobs,
+            RunSettings(output_dir=args.output, data_dir=args.data_dir, command=command),
+            keep_going=args.keep_going,
+        )
+        if summary.failed:
+            logger.error("%d ablation job(s) failed", len(summary.failed))
+    files = write_ablation_report(args.output, args.results, command=command)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def cmd_list(data_dir: Path | None) -> int:
     """Print the registry (with file status), models and tiers."""
     print("datasets:")
@@ -257,13 +316,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # only `run` trains: `list`, `report` and `--dry-run` need not import Lightning (and torch)
-    trains = (args.command == "run" and not args.dry_run) or (args.command == "transfer" and not args.report_only)
+    trains = (args.command == "run" and not args.dry_run) or (
+        args.command in ("transfer", "ablate") and not args.report_only and not getattr(args, "dry_run", False)
+    )
     configure_console(verbose=getattr(args, "verbose", False), import_lightning=trains)
     try:
         if args.command == "run":
             return cmd_run(parse_run(args, argv))
         if args.command == "transfer":
             return cmd_transfer(args, argv)
+        if args.command == "ablate":
+            return cmd_ablate(args, argv)
         if args.command == "report":
             from benchmarks.report import write_report
 

@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.models import TrainingCaps, model_config, stable_hash
 from benchmarks.registry import find_file, get_spec, read_dataset
 from benchmarks.runner import Job, load_results
+from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
 
 logger = logging.getLogger(__name__)
@@ -188,11 +189,6 @@ def transfer_table(output_dir: Path) -> list[dict[str, Any]]:
 ROW_ORDER = ("random", "pretrained-others", "pretrained-synthetic", "nlinear")
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    array = np.asarray(values, dtype=float)
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
-
-
 def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", architecture: str = "compact") -> str:
     """The table (mean ± std over seeds) and the verdict, computed from ``rows``."""
     cells: dict[tuple[str, str, str], list[float]] = {}
@@ -230,7 +226,7 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", archite
                 if not values:
                     entries.append("-")
                     continue
-                mean, std = _mean_std(values)
+                mean, std = mean_std(values)
                 entries.append(f"{mean:.3f} ± {std:.3f} ({len(values)})")
             lines.append(f"| {dataset} | " + " | ".join(entries) + " |")
         lines.append("")
@@ -251,23 +247,18 @@ def _verdict(cells: dict, datasets: Sequence[str], budget: str, inits: Sequence[
             a, b = cells.get((dataset, budget, init)), cells.get((dataset, budget, "random"))
             if not a or not b:
                 continue
-            if min(len(a), len(b)) < 2:
-                single += 1
-                continue
-            (ma, sa), (mb, sb) = _mean_std(a), _mean_std(b)
-            if abs(ma - mb) <= max(sa, sb):
-                ties += 1
-            elif ma < mb:
-                wins += 1
-            else:
-                losses += 1
+            verdict = seed_verdict(a, b)
+            single += verdict == "one seed"
+            ties += verdict == "within spread"
+            wins += verdict == "better"
+            losses += verdict == "worse"
         out.append(
             f"- `{init}` against `random`: better on {wins}, worse on {losses}, within the seed spread on {ties} "
             f"dataset(s)" + (f"; {single} with a single seed, not judged." if single else ".")
         )
     ranks: dict[str, list[int]] = {}
     for dataset in datasets:
-        means = {i: _mean_std(cells[(dataset, budget, i)])[0] for i in inits if cells.get((dataset, budget, i))}
+        means = {i: mean_std(cells[(dataset, budget, i)])[0] for i in inits if cells.get((dataset, budget, i))}
         if len(means) == len(inits):
             for rank, init in enumerate(sorted(means, key=means.get), start=1):
                 ranks.setdefault(init, []).append(rank)
@@ -325,7 +316,7 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     for ax, budget in zip(axes[0], budgets):
         for k, init in enumerate(inits):
             stats = [
-                _mean_std(
+                mean_std(
                     [r["mse"] for r in rows if (r["dataset"], r["budget"], r["init"]) == (d, budget, init)] or [np.nan]
                 )
                 for d in datasets
