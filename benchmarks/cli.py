@@ -142,6 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
     ablate.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
 
+    budget = sub.add_parser("budget", help="test MSE as the training budget grows, TimesCLIP beside baselines")
+    from benchmarks.budget import BUDGET_DATASETS, BUDGET_MODELS, BUDGETS
+
+    budget.add_argument("--datasets", nargs="+", default=list(BUDGET_DATASETS), help="registry names")
+    budget.add_argument("--models", nargs="+", type=_model_name, default=list(BUDGET_MODELS))
+    budget.add_argument(
+        "--budgets", nargs="+", choices=list(BUDGETS), default=["2x4096", "2xall", "10xall-es"], help="curve points"
+    )
+    budget.add_argument("--seeds", nargs="+", type=int, default=[DEFAULT_SEED])
+    budget.add_argument("--data-dir", type=Path, help=f"dataset directory (default: ${DATA_DIR_ENV})")
+    budget.add_argument("--output", type=Path, default=DEFAULT_OUTPUT / "budget", help="job files (resumable)")
+    budget.add_argument("--results", type=Path, default=DEFAULT_OUTPUT, help="where budget.csv / .md / .png go")
+    budget.add_argument("--backbone", default="compact", help="TimesCLIP backbone: a preset or a directory")
+    budget.add_argument("--scale", choices=("official", "tiny"), default="official", help="tiny: smoke tests")
+    budget.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
+    budget.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are finished")
+    budget.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
+    budget.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
+
     listing = sub.add_parser("list", help="datasets (and whether their files are found), models, tiers")
     listing.add_argument("--data-dir", type=Path, help="dataset directory")
     return parser
@@ -254,39 +273,40 @@ def cmd_transfer(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def cmd_ablate(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """Run every (dataset, configuration, seed) of the ablation study not yet finished, then write its report."""
-    from benchmarks.ablate import ablation_caps, ablation_jobs, write_ablation_report
+def cmd_study(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``ablate`` and ``budget``: run the study's unfinished jobs (or list them), then write its report."""
     from benchmarks.runner import run_sweep
 
     command = command_line(argv)
-    if not args.report_only:
+    backbone = "tiny" if args.scale == "tiny" else args.backbone
+    if args.command == "ablate":
+        from benchmarks.ablate import ablation_caps, ablation_jobs
+        from benchmarks.ablate import write_ablation_report as write_study_report
+
         caps = ablation_caps()
         if args.max_epochs or args.max_samples_per_ts:
             caps = TrainingCaps(
                 args.max_epochs or caps.max_epochs, None, args.max_samples_per_ts or caps.max_samples_per_ts
             )
-        jobs = ablation_jobs(
-            resolve_names(args.datasets),
-            args.seeds,
-            args.variants,
-            scale=args.scale,
-            backbone="tiny" if args.scale == "tiny" else args.backbone,
-            caps=caps,
-        )
-        if args.dry_run:
-            for job in jobs:
-                done = is_finished(result_path(args.output, job))
-                print(f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}")
-            return 0
-        summary = run_sweep(
-            jobs,
-            RunSettings(output_dir=args.output, data_dir=args.data_dir, command=command),
-            keep_going=args.keep_going,
-        )
+        names = resolve_names(args.datasets)
+        jobs = ablation_jobs(names, args.seeds, args.variants, scale=args.scale, backbone=backbone, caps=caps)
+    else:
+        from benchmarks.budget import budget_jobs
+        from benchmarks.budget import write_budget_report as write_study_report
+
+        names = resolve_names(args.datasets)
+        jobs = budget_jobs(names, args.models, args.budgets, args.seeds, scale=args.scale, backbone=backbone)
+    if args.dry_run:
+        for job in jobs:
+            done = is_finished(result_path(args.output, job))
+            print(f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}  caps={job.caps.to_dict()}")
+        return 0
+    if not args.report_only:
+        settings = RunSettings(output_dir=args.output, data_dir=args.data_dir, command=command)
+        summary = run_sweep(jobs, settings, keep_going=args.keep_going)
         if summary.failed:
-            logger.error("%d ablation job(s) failed", len(summary.failed))
-    files = write_ablation_report(args.output, args.results, command=command)
+            logger.error("%d %s job(s) failed", len(summary.failed), args.command)
+    files = write_study_report(args.output, args.results, command=command)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 
@@ -317,7 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # only `run` trains: `list`, `report` and `--dry-run` need not import Lightning (and torch)
     trains = (args.command == "run" and not args.dry_run) or (
-        args.command in ("transfer", "ablate") and not args.report_only and not getattr(args, "dry_run", False)
+        args.command in ("transfer", "ablate", "budget")
+        and not args.report_only
+        and not getattr(args, "dry_run", False)
     )
     configure_console(verbose=getattr(args, "verbose", False), import_lightning=trains)
     try:
@@ -325,8 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(parse_run(args, argv))
         if args.command == "transfer":
             return cmd_transfer(args, argv)
-        if args.command == "ablate":
-            return cmd_ablate(args, argv)
+        if args.command in ("ablate", "budget"):
+            return cmd_study(args, argv)
         if args.command == "report":
             from benchmarks.report import write_report
 

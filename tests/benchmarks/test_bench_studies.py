@@ -1,4 +1,4 @@
-"""The ablation study (``python -m benchmarks ablate``) and the seed-spread rule, on a synthetic stand-in."""
+"""The ablation study and the budget curve (``python -m benchmarks ablate`` / ``budget``) on synthetic stand-ins."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import csv
 import pytest
 
 from benchmarks.ablate import ABLATIONS, ablation_jobs, ablation_markdown
+from benchmarks.budget import budget_jobs
 from benchmarks.cli import main
+from benchmarks.models import TrainingCaps
 from benchmarks.runner import load_results
 from benchmarks.stats import mean_std, seed_verdict
 from tests.benchmarks.bench_helpers import write_synthetic_csv
@@ -77,3 +79,42 @@ def test_ablate_command_runs_resumes_and_reports(tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     assert main(argv) == 0  # everything finished: nothing runs again
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == mtimes
+
+
+def test_budget_points_cap_epochs_and_windows_and_shorten_patience():
+    jobs = budget_jobs(["ETTh1"], ["timesclip", "nlinear"], ["2x4096", "2xall", "10xall-es", "full"], [1])
+    by_key = {(j.model.name, j.tier): j for j in jobs}
+    assert by_key[("timesclip", "budget:2x4096")].caps == TrainingCaps(max_epochs=2, max_samples_per_ts=4096)
+    assert by_key[("timesclip", "budget:2xall")].caps == TrainingCaps(max_epochs=2)
+    early = by_key[("timesclip", "budget:10xall-es")]
+    assert early.caps == TrainingCaps(max_epochs=10) and early.model.patience == 3  # TimesCLIP's own is 30
+    assert by_key[("timesclip", "budget:full")].model.patience == 30
+    assert by_key[("timesclip", "budget:full")].caps == TrainingCaps()
+    with pytest.raises(ValueError, match=r"Unknown budget\(s\) \['huge'\]"):
+        budget_jobs(["ETTh1"], budgets=["huge"])
+
+
+def test_budget_command_writes_the_curve(tmp_path):
+    data = tmp_path / "data"
+    write_synthetic_csv(data / "exchange_rate.csv", 7588, 2, freq="D")
+    out, results = tmp_path / "out", tmp_path / "results"
+    argv = ["budget", "--datasets", "exchange_rate", "--models", "timesclip", "nlinear", "--budgets", "2x4096"]
+    argv += [
+        "--seeds",
+        "1",
+        "--scale",
+        "tiny",
+        "--data-dir",
+        str(data),
+        "--output",
+        str(out),
+        "--results",
+        str(results),
+    ]
+    assert main(argv) == 0
+    with (results / "budget.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["model"] for r in rows) == ["nlinear", "timesclip"]
+    assert all(r["budget"] == "2x4096" and int(r["epochs"]) <= 2 and int(r["train_windows"]) <= 4096 for r in rows)
+    assert "| timesclip | " in (results / "budget.md").read_text()
+    assert (results / "budget.png").stat().st_size > 0
