@@ -39,6 +39,13 @@ def variate_colours(n_variates: int, device: torch.device | None = None, dtype=t
     return torch.tensor(PALETTE, dtype=dtype, device=device)[idx.to(device)]
 
 
+def colours_of(colour_index: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    """``[N, 3]`` RGB colours of the variates numbered by ``colour_index`` (:func:`variate_colours`' cycle), with
+    no data-dependent shape, so that the rendering traces into exported graphs (ONNX, ``torch.export``)."""
+    palette = torch.tensor(PALETTE, dtype=dtype, device=colour_index.device)
+    return palette[colour_index % len(PALETTE)]
+
+
 def default_line_width(image_size: int) -> float:
     """Line width in pixels: about 1.5 % of the image, at least 1 pixel (3.4 px at 224)."""
     return max(1.0, image_size / 64.0)
@@ -66,7 +73,8 @@ def _pixel_coordinates(values: torch.Tensor, image_size: int) -> tuple[torch.Ten
 def _interpolate(xs: torch.Tensor, ys: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear ``y`` at positions ``at [S]`` (clamped to the polyline's x-range) -> ``[N, S]``."""
     at = at.clamp(xs[0], xs[-1])
-    right = torch.searchsorted(xs, at).clamp(1, xs.shape[0] - 1)
+    # searchsorted(xs, at) for the sorted xs, written as a count so that it exports to ONNX (which has no such op)
+    right = (xs[None, :] < at[:, None]).sum(dim=-1).clamp(1, xs.shape[0] - 1)
     left = right - 1
     weight = (at - xs[left]) / (xs[right] - xs[left])
     return ys[:, left] + (ys[:, right] - ys[:, left]) * weight
@@ -110,12 +118,12 @@ def render_line_charts(
     hi = torch.maximum(y_left, y_right)
 
     # vertices inside each widened column: [S, L] mask, reduced over L
+    # (no `if inside.any()`: a column with no vertex leaves lo / hi unchanged, and exported graphs need no branch)
     inside = (xs[None, :] >= left_edge[:, None]) & (xs[None, :] <= right_edge[:, None])
-    if bool(inside.any()):
-        big = torch.finfo(values.dtype).max
-        ys_b = ys[:, None, :].expand(-1, image_size, n_points)
-        lo = torch.minimum(lo, torch.where(inside, ys_b, big).amin(dim=-1))
-        hi = torch.maximum(hi, torch.where(inside, ys_b, -big).amax(dim=-1))
+    big = torch.finfo(values.dtype).max
+    ys_b = ys[:, None, :].expand(-1, image_size, n_points)
+    lo = torch.minimum(lo, torch.where(inside, ys_b, big).amin(dim=-1))
+    hi = torch.maximum(hi, torch.where(inside, ys_b, -big).amax(dim=-1))
 
     # columns wholly outside the polyline's x-range get no ink
     drawn = (right_edge >= xs[0]) & (left_edge <= xs[-1])

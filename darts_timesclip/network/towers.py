@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from darts_timesclip.backbones.compat import encode_text_embeddings, vision_pooled_output
-from darts_timesclip.network.chart_rendering import minmax_scale, variate_colours
+from darts_timesclip.network.chart_rendering import colours_of, minmax_scale
 from darts_timesclip.network.embedding_cache import EmbeddingCache
 from darts_timesclip.network.image_encodings import encode_images
 from darts_timesclip.network.patching import make_patches, num_patches
@@ -83,7 +83,7 @@ class VisionTower(nn.Module):
 
     def render(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
         """``[N, L]`` min-max scaled rows -> CLIP-normalised ``[N, 3, S, S]`` pixel values."""
-        colours = variate_colours(int(colour_index.max()) + 1, rows.device, rows.dtype)[colour_index]
+        colours = colours_of(colour_index, rows.dtype)
         images = encode_images(rows, colours, self.image_size, self.encoding, self.period, self.line_width)
         images = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         if images.is_cuda:
@@ -110,7 +110,8 @@ class VisionTower(nn.Module):
         if not self.frozen:
             return self._encode(rows, colour_index)
         with torch.no_grad():
-            if not self.cache.enabled:
+            if not self.cache.enabled or torch.compiler.is_exporting():
+                # an exported graph (ONNX, torch.export) encodes every chart: the cache is Python state, not graph
                 return self._encode(rows, colour_index)
             keys = EmbeddingCache.keys(rows, colour_index)
             first_of: dict[bytes, int] = {}

@@ -1,0 +1,79 @@
+"""``python -m benchmarks.export``: ONNX export of TimesCLIP on real data, checked against ``predict``.
+
+Fits the ``compact`` TimesCLIP (random weights) briefly on ETTh1's train split (L = H = 96, the suite's scaling),
+exports it with Darts' ``to_onnx``, and forecasts the last ``--windows`` test windows both ways: with
+``TimesCLIPModel.predict`` (torch, the embedding cache on) and with ``darts.utils.onnx.run_onnx_prediction`` (ONNX
+Runtime, every chart rendered and encoded in the graph). Prints the largest absolute difference, the export time,
+the file size and the per-window latency of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.console import configure_console
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; prints the figures (and returns 1 if the difference exceeds ``--tolerance``)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=None, help="directory with ETTh1.csv[.gz]")
+    parser.add_argument("--backbone", default="compact")
+    parser.add_argument("--windows", type=int, default=20, help="test windows forecast both ways")
+    parser.add_argument("--train-windows", type=int, default=1024, help="most recent train windows, one epoch")
+    parser.add_argument("--tolerance", type=float, default=1e-4)
+    args = parser.parse_args(argv)
+    configure_console()
+
+    import onnxruntime as ort
+    from darts.utils.onnx import run_onnx_prediction
+
+    from benchmarks.protocol import prepare
+    from benchmarks.registry import get_spec, read_dataset
+    from darts_timesclip import TimesCLIPModel
+
+    data = prepare(read_dataset(get_spec("ETTh1"), args.data_dir), lookback=96)
+    train, full = data.split_series("train"), data.series()
+    model = TimesCLIPModel(
+        96,
+        96,
+        backbone=args.backbone,
+        n_epochs=1,
+        batch_size=64,
+        random_state=2021,
+        pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False, "logger": False},
+    )
+    model.fit(train, max_samples_per_ts=args.train_windows)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "timesclip.onnx"
+        start = time.perf_counter()
+        model.to_onnx(str(path), verbose=False)
+        export_seconds = time.perf_counter() - start
+        size_mb = path.stat().st_size / 2**20
+        session = ort.InferenceSession(str(path))
+        ends = np.linspace(len(full) - 96 * 2, len(full) - 96, args.windows).astype(int)  # inside the test split
+        histories = [full[: int(end)] for end in ends]
+        start = time.perf_counter()
+        torch_out = [model.predict(96, h, verbose=False) for h in histories]
+        torch_seconds = (time.perf_counter() - start) / len(histories)
+        start = time.perf_counter()
+        onnx_out = [run_onnx_prediction(n=96, session=session, series=h) for h in histories]
+        onnx_seconds = (time.perf_counter() - start) / len(histories)
+    diff = max(float(np.abs(a.values() - b.values()).max()) for a, b in zip(torch_out, onnx_out))
+    print(
+        f"ETTh1 (scaled), {args.backbone} backbone (random weights), {len(histories)} test windows, H = 96:\n"
+        f"  max |onnx - predict| = {diff:.2e} (tolerance {args.tolerance:g})\n"
+        f"  export {export_seconds:.1f} s, file {size_mb:.1f} MiB\n"
+        f"  per window: predict {1e3 * torch_seconds:.1f} ms (torch, cache on), "
+        f"ONNX Runtime {1e3 * onnx_seconds:.1f} ms"
+    )
+    return 0 if diff <= args.tolerance else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
