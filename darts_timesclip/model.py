@@ -121,6 +121,10 @@ class TimesCLIPModel(PastCovariatesTorchModel):
             parameter_kinds=_parameter_kinds(self.likelihood),
             **config_kwargs,
         )
+        #: Component names of the training series and past covariates (``None`` before ``fit``, or where the
+        #: training series do not share them); the forecasting service checks requests against them.
+        self.target_components: list[str] | None = None
+        self.past_covariate_components: list[str] | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "config" not in state:
@@ -129,6 +133,8 @@ class TimesCLIPModel(PastCovariatesTorchModel):
                 "(the hyperparameters now live in one `TimesCLIPConfig`); retrain the model, or load it with the "
                 "version that saved it."
             )
+        state.setdefault("target_components", None)  # saved before the names were kept
+        state.setdefault("past_covariate_components", None)
         super().__setstate__(state)
 
     @property
@@ -212,7 +218,20 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         check_training_dataset(train_dataset, "train_dataset", expected)
         check_training_dataset(val_dataset, "val_dataset", expected)
         self._derive_period(train_dataset)
+        self._record_components(train_dataset)
         return super().fit_from_dataset(train_dataset, val_dataset, *args, **kwargs)
+
+    def _record_components(self, dataset: Any) -> None:
+        """Keep the training series' component names (when every series shares them), for services and exports."""
+
+        def shared(seq: Any) -> list[str] | None:
+            if not seq:
+                return None
+            names = [list(s.components) for s in (seq if isinstance(seq, Sequence) else [seq])]
+            return names[0] if all(n == names[0] for n in names) else None
+
+        self.target_components = shared(getattr(dataset, "series", None))
+        self.past_covariate_components = shared(getattr(dataset, "past_covariates", None))
 
     def _derive_period(self, dataset: Any) -> None:
         """``image_encoding="periodic"`` without ``period``: take it from the training series' frequency."""
