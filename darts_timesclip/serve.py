@@ -28,13 +28,16 @@ embedding cache is shared state. Forecasts of concurrent requests are therefore 
 """
 
 import argparse
+import contextlib
 import logging
 import math
 import os
 import secrets
+import socket
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -400,6 +403,46 @@ class _Unauthorized(Exception):
         self.reason = reason
 
 
+@contextlib.contextmanager
+def running(app: Any, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a background thread (tests, notebooks, load tests); yield its base URL.
+
+    ``port=None`` picks a free port. The server stops when the ``with`` block ends.
+    """
+    import uvicorn
+
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"uvicorn did not start on {host}:{port} within {timeout} s")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout)
+
+
+def quiet_prediction_logs() -> None:
+    """Silence what every Darts ``predict`` prints (Lightning's device banner, data-loader warnings): one line per
+    request in a service's log is noise."""
+    import warnings
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*num_workers.*")
+
+
 def _version() -> str:
     from darts_timesclip import __version__
 
@@ -436,6 +479,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     limits = ServiceLimits(max_n=args.max_n, max_body_bytes=int(args.max_body_mb * 2**20))
+    quiet_prediction_logs()
     try:
         model = load_model(args.model_path)
         app = create_app(model, api_key=args.api_key or os.environ.get(API_KEY_ENV), limits=limits)

@@ -8,20 +8,17 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
-import uvicorn
 from darts.utils.likelihood_models import QuantileRegression
 
 from darts_timesclip import TimesCLIPModel
-from darts_timesclip.serve import ServiceLimits, create_app, load_model
+from darts_timesclip.serve import ServiceLimits, create_app, load_model, running
 from tests._helpers import make_series, model_kwargs
 
 ICL, OCL = 24, 6
@@ -31,25 +28,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextmanager
-def running(app):
-    """Serve ``app`` with uvicorn in a thread; yield its base URL; stop it."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def call(url: str, body: object = None, *, raw: bytes | None = None, headers: dict | None = None):
