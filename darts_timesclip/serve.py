@@ -209,9 +209,14 @@ class ForecastService:
                 [loc, "values"], f"has {len(values)} rows; at least {min_length} are needed for this forecast"
             )
         index = self._time_index(payload, loc, len(values))
-        return TimeSeries.from_times_and_values(
-            index, values.astype(self.dtype_numpy), columns=pd.Index(names, dtype=object)
-        )
+        cast = values.astype(self.dtype_numpy)
+        bad = np.argwhere(~np.isfinite(cast))
+        if len(bad):
+            r, c = (int(i) for i in bad[0])
+            raise RequestError(
+                [loc, "values", r, c], f"{values[r, c]:g} at row {r} is out of the model's {cast.dtype} range"
+            )
+        return TimeSeries.from_times_and_values(index, cast, columns=pd.Index(names, dtype=object))
 
     @property
     def dtype_numpy(self) -> type:
@@ -305,6 +310,9 @@ class ForecastService:
         except ValueError as err:  # Darts' own checks (covariates too short, index mismatch, ...)
             loc = ["past_covariates"] if "covariates" in str(err) else ["series"]
             raise RequestError(loc, str(err)) from err
+        if not np.isfinite(forecast.all_values(copy=False)).all():  # e.g. 1e300: finite in, overflow inside
+            peak = float(np.abs(series.values(copy=False)).max())
+            raise RequestError(["series", "values"], f"gave a non-finite forecast; values up to {peak:g} are too large")
         index = forecast.time_index
         times = [t.isoformat() for t in index] if hasattr(index, "tz") else [int(t) for t in index]
         answer: dict[str, Any] = {"time_index": times, "components": list(forecast.components), "n": request.n}

@@ -132,6 +132,7 @@ def _with(body, path, value):
          r"are \['a', 'b'\]; the model was trained on \['c0', 'c1'\]"),
         (lambda b: _with(_with(b, ["series", "values"], b["series"]["values"][:10]), ["series", "time_index"],
                          b["series"]["time_index"][:10]), 422, ["series", "values"], "has 10 rows; at least 24"),
+        (lambda b: _with(b, ["series", "values", 5, 0], 1e300), 422, ["series", "values", 5, 0], "float32 range"),
         (lambda b: _with(b, ["n"], 25), 422, ["n"], "is 25, over this service's limit of 24"),
         (lambda b: _with(b, ["n"], 0), 422, ["n"], "greater than or equal to 1"),
         (lambda b: {k: v for k, v in b.items() if k != "past_covariates"}, 422, ["past_covariates"],
