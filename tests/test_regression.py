@@ -3,6 +3,7 @@ TimesCLIPModel.embed, and the regression benchmark at a tiny size."""
 
 from __future__ import annotations
 
+import csv
 import pickle
 
 import numpy as np
@@ -266,3 +267,62 @@ def test_crop_seasons_are_seeded_and_yield_depends_on_the_season():
     assert np.corrcoef(season_ndvi, y)[0, 1] > 0.5
     with pytest.raises(ValueError, match=r"`n_samples` must be a positive integer, got `0`"):
         crop_seasons(0)
+
+
+# ---------------------------------------------------------------------------------------------- benchmark
+def _weather_file(directory) -> None:
+    """Eight weeks of 10-minute readings with the Weather file's columns (a stand-in for the real file)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 8 * 7 * 144
+    daily = np.sin(2 * np.pi * np.arange(n) / 144)
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01 00:10", periods=n, freq="10min").astype(str),
+            "p (mbar)": 1000 + rng.normal(0, 1, n).cumsum() / 10,
+            "T (degC)": 10 + 5 * daily + rng.normal(0, 1, n).cumsum() / 20,
+            "rh (%)": 70 - 10 * daily + rng.normal(0, 1, n),
+            "wv (m/s)": np.abs(rng.normal(2, 1, n)),
+            "SWDR (W/m²)": np.clip(400 * daily, 0, None),
+            "OT": rng.normal(size=n),
+        }
+    )
+    frame.to_csv(directory / "weather.csv", index=False)
+
+
+def test_regression_benchmark_writes_its_report_and_resumes(tmp_path, monkeypatch):
+    from benchmarks import regression as study
+    from benchmarks.cli import main
+
+    _weather_file(tmp_path)
+    argv = ["regression", "--scale", "tiny", "--sizes", "40", "--seeds", "0", "--data-dir", str(tmp_path)]
+    argv += ["--output", str(tmp_path / "runs"), "--results", str(tmp_path), "--head-epochs", "2"]
+    argv += ["--forecaster-epochs", "1", "--finetune-epochs", "1", "--scratch-epochs", "1", "--batch-size", "16"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(open(tmp_path / "regression.csv")))
+    assert [(r["task"], r["method"]) for r in rows] == [(t, m) for t in study.TASKS for m in study.METHODS]
+    assert all(np.isfinite(float(r["r2"])) and float(r["rmse"]) > 0 for r in rows)
+    assert {(r["n_train"], r["n_test"]) for r in rows} == {("32", "8")}
+    report = (tmp_path / "regression.md").read_text()
+    assert "## weather, 40 samples (32 train, 8 test)" in report and "| stage3 |" in report
+    assert "Not run for crop: size(s) 1500, 15000" in report and "Command: `python -m benchmarks regression" in report
+
+    monkeypatch.setattr(study, "run_regression_job", lambda *a, **k: pytest.fail("a finished job ran again"))
+    assert main(argv) == 0  # every job is done: nothing trains, the report is rewritten
+
+
+def test_weather_samples_keep_test_targets_out_of_training(tmp_path):
+    from benchmarks.regression import weather_day_starts, weather_task
+
+    pools = weather_day_starts(52696)
+    rows = {split: set((starts[:, None] + np.arange(288)).ravel()) for split, starts in pools.items()}
+    assert not rows["train"] & rows["test"]  # no reading or target of a test sample is in a training sample
+    assert 0.2 < len(pools["test"]) / len(pools["train"]) < 0.3
+
+    _weather_file(tmp_path)
+    task = weather_task(60, seed=0, data_dir=tmp_path)
+    assert task.X_train.shape == (48, 24, 5) and task.X_test.shape == (12, 24, 5)
+    assert abs(task.X_train[:, :, 0].mean() - 1000) < 20  # hourly means of `p (mbar)`, the first variate
+    with pytest.raises(ValueError, match=r"candidate train days; size 100000 needs more"):
+        weather_task(100_000, seed=0, data_dir=tmp_path)

@@ -43,7 +43,7 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
       alone is trained for ``n_epochs`` (stage 2). ``freeze_encoder=False`` trains head and encoder together from
       the start (the encoder at ``finetune_lr``).
     - ``finetune_epochs > 0``: the encoder is then unfrozen and trained with the head for ``finetune_epochs``
-      epochs, the encoder at ``finetune_lr`` (stage 3). Parts the encoder keeps frozen by its own config (the CLIP
+      epochs, both at ``finetune_lr`` (stage 3). Parts the encoder keeps frozen by its own config (the CLIP
       vision tower with ``freeze_vision=True``) stay frozen.
 
     While the encoder trains, the loss is the mean squared error of the standardised targets plus
@@ -66,7 +66,7 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
     finetune_epochs
         Epochs of the second stage, which trains the encoder too; ``0`` skips it. Default: ``0``.
     finetune_lr
-        Learning rate of the encoder whenever it trains. Default: ``1e-4``.
+        Learning rate of the encoder whenever it trains, and of the head in stage 3. Default: ``1e-4``.
     alignment_weight
         Weight of the contrastive alignment loss while the encoder trains; ``0`` turns it off. Needs an encoder
         with alignment (``use_alignment=True``) where the encoder trains. Default: ``0.1``.
@@ -87,7 +87,7 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         Default: ``0.0``.
     patience
         With a validation share: epochs without a better validation loss before a stage stops; each stage ends on
-        its best epoch's weights. Default: ``5``.
+        its best epoch's weights (or its starting weights, where no epoch beat them). Default: ``5``.
     random_state
         Seed of the weights, the shuffling, the validation split and dropout (``None``: drawn from NumPy's global
         generator). With a seed, ``fit`` is deterministic on a given machine. Default: ``None``.
@@ -402,9 +402,12 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         encoder_parameters = [named[name] for name in self._encoder_parameters]
         for p in encoder_parameters:
             p.requires_grad_(True)
+        # stage 3 fine-tunes everything at `finetune_lr` (a head trained at `lr` would drift from the features it
+        # was fitted to); a joint run from the start trains the new head at `lr`
+        head_lr = self.finetune_lr if stage == "finetune" else self.lr
         optimizer = torch.optim.AdamW(
-            [{"params": list(head.parameters())}, {"params": encoder_parameters, "lr": self.finetune_lr}],
-            lr=self.lr,
+            [{"params": list(head.parameters()), "lr": head_lr}, {"params": encoder_parameters}],
+            lr=self.finetune_lr,
             weight_decay=self.weight_decay,
         )
         with_alignment = self.alignment_weight > 0 and network.alignment is not None
@@ -436,8 +439,11 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
                 p.requires_grad_(False)
 
     def _run_stage(self, stage: str, epochs: int, run_epoch, validate, modules: list[nn.Module]) -> None:
-        """Epochs of one stage with early stopping on the validation loss (restoring the best epoch's weights)."""
+        """Epochs of one stage with early stopping on the validation loss: the stage ends on the weights of its best
+        epoch, or on those it started from where no epoch beat them."""
         best, best_state, waited = np.inf, None, 0
+        if validate is not None:
+            best, best_state = validate(), [copy.deepcopy(m.state_dict()) for m in modules]
         for epoch in range(epochs):
             train_loss = run_epoch()
             val_loss = validate() if validate is not None else None
