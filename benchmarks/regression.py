@@ -6,9 +6,9 @@ Two tasks, each sample one multivariate series and one target:
   NDVI, EVI, NIR and soil moisture per field -> the field's yield), 80 % of the samples for training, 20 % for test;
 - ``weather``: the suite's Weather file (10-minute readings, 2020): one day of readings, as 24 hourly means of
   pressure, temperature, humidity, wind speed and solar radiation -> the next day's maximum temperature (from the
-  10-minute values). Days start at any 10-minute step; weeks alternate between train (three of four) and test (the
-  fourth), and a sample belongs to a split only if its day and its target day both lie in that split's weeks, so no
-  test target was seen in training.
+  10-minute values); the file's missing-value code in the wind speeds (-9999) is interpolated. Days start at any
+  10-minute step; weeks alternate between train (three of four) and test (the fourth), and a sample belongs to a
+  split only if its day and its target day both lie in that split's weeks, so no test target was seen in training.
 
 Methods, all trained on the same training samples and scored on the same test samples:
 
@@ -101,6 +101,23 @@ def crop_task(size: int, seed: int) -> Task:
     return Task("crop", X[:-n_test], y[:-n_test], X[-n_test:], y[-n_test:], "36 ten-day composites x 4 -> yield")
 
 
+def fill_sentinels(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Interpolate the file's missing-value code (``-9999``, in the wind speeds) linearly over time.
+
+    Negative wind speeds are that code (the Max Planck Institute's weather files use it); left in, one reading
+    averages into an hourly mean of about -1,600 m/s.
+    """
+    values = values.copy()
+    for k, name in enumerate(names):
+        if not name.startswith("wv"):
+            continue
+        bad = values[:, k] < 0
+        if bad.any():
+            good = np.flatnonzero(~bad)
+            values[bad, k] = np.interp(np.flatnonzero(bad), good, values[good, k])
+    return values
+
+
 def weather_day_starts(n_rows: int) -> dict[str, np.ndarray]:
     """First rows of the candidate samples of each split: a sample spans two days (its readings, then its target
     day), all in train weeks (three of every four) or all in test weeks (every fourth)."""
@@ -125,7 +142,7 @@ def weather_task(size: int, seed: int, data_dir: Path | None = None) -> Task:
         if not matches:
             raise ValueError(f"The Weather file {loaded.path} has no column starting with `{name}`.")
         columns.append(matches[0])
-    values = loaded.values[:, columns]
+    values = fill_sentinels(loaded.values[:, columns], WEATHER_VARIATES)
     temperature = loaded.values[:, columns[WEATHER_VARIATES.index("T (degC)")]]
 
     day = _STEPS_PER_DAY

@@ -313,7 +313,7 @@ def test_regression_benchmark_writes_its_report_and_resumes(tmp_path, monkeypatc
 
 
 def test_weather_samples_keep_test_targets_out_of_training(tmp_path):
-    from benchmarks.regression import weather_day_starts, weather_task
+    from benchmarks.regression import fill_sentinels, weather_day_starts, weather_task
 
     pools = weather_day_starts(52696)
     rows = {split: set((starts[:, None] + np.arange(288)).ravel()) for split, starts in pools.items()}
@@ -321,6 +321,11 @@ def test_weather_samples_keep_test_targets_out_of_training(tmp_path):
     assert 0.2 < len(pools["test"]) / len(pools["train"]) < 0.3
 
     _weather_file(tmp_path)
+    assert fill_sentinels(np.array([[1.0, 2.0], [-9999.0, 4.0], [3.0, -1.0]]), ["wv (m/s)", "T"]).tolist() == [
+        [1.0, 2.0],
+        [2.0, 4.0],
+        [3.0, -1.0],
+    ]  # the wind speed's missing-value code, interpolated; a negative temperature left alone
     task = weather_task(60, seed=0, data_dir=tmp_path)
     assert task.X_train.shape == (48, 24, 5) and task.X_test.shape == (12, 24, 5)
     assert abs(task.X_train[:, :, 0].mean() - 1000) < 20  # hourly means of `p (mbar)`, the first variate
