@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -361,7 +362,9 @@ def cmd_regression(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if failed:
             logger.error("%d regression job(s) failed", failed)
     machine = f"{describe_machine()['label']}, {args.threads} torch thread(s)" + (f"; {args.note}" if args.note else "")
-    files = write_regression_report(args.output, args.results, settings, command_line(argv), machine)
+    # the command that produces the jobs (a `--report-only` rewrite reports the run's command), quoted for a shell
+    command = "python -m benchmarks " + shlex.join(a for a in argv if a != "--report-only")
+    files = write_regression_report(args.output, args.results, settings, command, machine)
     print("wrote " + ", ".join(str(f) for f in files))
     return 1 if failed else 0
 
