@@ -1,9 +1,10 @@
-"""Command line: ``python -m benchmarks run|report|list``."""
+"""Command line: ``python -m benchmarks run|report|list|transfer|ablate|budget|regression``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -161,6 +162,29 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
     budget.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
 
+    regression = sub.add_parser(
+        "regression", help="series-level regression: TimesCLIPRegressor's stages beside scikit-learn, then its report"
+    )
+    from benchmarks.regression import DEFAULT_SEEDS, DEFAULT_SIZES, TASKS, RegressionSettings
+
+    defaults = RegressionSettings()
+    regression.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    regression.add_argument("--sizes", nargs="+", type=_positive_int, default=list(DEFAULT_SIZES), help="samples")
+    regression.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
+    regression.add_argument("--data-dir", type=Path, help=f"dataset directory (default: ${DATA_DIR_ENV})")
+    regression.add_argument("--output", type=Path, default=DEFAULT_OUTPUT / "regression", help="job files (resumable)")
+    regression.add_argument("--results", type=Path, default=DEFAULT_OUTPUT, help="where regression.csv / .md go")
+    regression.add_argument("--backbone", default=defaults.backbone, help="TimesCLIP backbone: a preset or a directory")
+    for name in ("forecaster_epochs", "windows_per_sample", "head_epochs", "finetune_epochs", "scratch_epochs"):
+        regression.add_argument(f"--{name.replace('_', '-')}", type=_positive_int, default=getattr(defaults, name))
+    regression.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    regression.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default: 1)")
+    regression.add_argument("--scale", choices=("official", "tiny"), default="official", help="tiny: smoke tests")
+    regression.add_argument("--note", default="", help="a line about the machine's state, printed in the report")
+    regression.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
+    regression.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
+    regression.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
+
     listing = sub.add_parser("list", help="datasets (and whether their files are found), models, tiers")
     listing.add_argument("--data-dir", type=Path, help="dataset directory")
     return parser
@@ -311,6 +335,40 @@ def cmd_study(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_regression(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run the regression study's unfinished jobs, then write ``regression.csv`` / ``regression.md``."""
+    import torch
+
+    from benchmarks.machine import describe_machine
+    from benchmarks.regression import RegressionSettings, run_regression_study, write_regression_report
+
+    torch.set_num_threads(args.threads)  # one thread: on a shared CPU, more threads contend and run slower
+    tiny = args.scale == "tiny"
+    settings = RegressionSettings(
+        backbone="tiny" if tiny else args.backbone,
+        forecaster_epochs=args.forecaster_epochs,
+        windows_per_sample=args.windows_per_sample,
+        head_epochs=args.head_epochs,
+        finetune_epochs=args.finetune_epochs,
+        scratch_epochs=args.scratch_epochs,
+        batch_size=args.batch_size,
+        scale=args.scale,
+    )
+    failed = 0
+    if not args.report_only:
+        failed = run_regression_study(
+            args.tasks, args.sizes, args.seeds, settings, args.output, args.data_dir, keep_going=args.keep_going
+        )
+        if failed:
+            logger.error("%d regression job(s) failed", failed)
+    machine = f"{describe_machine()['label']}, {args.threads} torch thread(s)" + (f"; {args.note}" if args.note else "")
+    # the command that produces the jobs (a `--report-only` rewrite reports the run's command), quoted for a shell
+    command = "python -m benchmarks " + shlex.join(a for a in argv if a != "--report-only")
+    files = write_regression_report(args.output, args.results, settings, command, machine)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 1 if failed else 0
+
+
 def cmd_list(data_dir: Path | None) -> int:
     """Print the registry (with file status), models and tiers."""
     print("datasets:")
@@ -337,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # only `run` trains: `list`, `report` and `--dry-run` need not import Lightning (and torch)
     trains = (args.command == "run" and not args.dry_run) or (
-        args.command in ("transfer", "ablate", "budget")
+        args.command in ("transfer", "ablate", "budget", "regression")
         and not args.report_only
         and not getattr(args, "dry_run", False)
     )
@@ -349,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_transfer(args, argv)
         if args.command in ("ablate", "budget"):
             return cmd_study(args, argv)
+        if args.command == "regression":
+            return cmd_regression(args, argv)
         if args.command == "report":
             from benchmarks.report import write_report
 

@@ -15,6 +15,8 @@ __version__ = "0.2.0"
 #: public name -> module that defines it
 _LAZY = {
     "TimesCLIPModel": "darts_timesclip.model",
+    "TimesCLIPEmbeddings": "darts_timesclip.model",
+    "TimesCLIPRegressor": "darts_timesclip.regression",
     "TimesCLIPExplainer": "darts_timesclip.explainability",
     "TimesCLIPExplainabilityResult": "darts_timesclip.explainability",
     "TimesCLIPConfig": "darts_timesclip.network.config",
@@ -29,11 +31,13 @@ __all__ = [
     "PRESETS",
     "BackboneNotAvailableError",
     "TimesCLIPConfig",
+    "TimesCLIPEmbeddings",
     "TimesCLIPExplainabilityResult",
     "TimesCLIPExplainer",
     "TimesCLIPModel",
     "TimesCLIPNetwork",
     "TimesCLIPOutput",
+    "TimesCLIPRegressor",
     "__version__",
     "resolve_backbone",
 ]
@@ -42,9 +46,10 @@ if TYPE_CHECKING:
     from darts_timesclip.backbones.loading import BackboneNotAvailableError, resolve_backbone
     from darts_timesclip.backbones.presets import PRESETS
     from darts_timesclip.explainability import TimesCLIPExplainabilityResult, TimesCLIPExplainer
-    from darts_timesclip.model import TimesCLIPModel
+    from darts_timesclip.model import TimesCLIPEmbeddings, TimesCLIPModel
     from darts_timesclip.network.config import TimesCLIPConfig
     from darts_timesclip.network.timesclip import TimesCLIPNetwork, TimesCLIPOutput
+    from darts_timesclip.regression import TimesCLIPRegressor
 
 
 def __getattr__(name: str) -> Any:

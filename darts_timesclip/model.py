@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 from darts import TimeSeries
 from darts.models.forecasting.torch_forecasting_model import PastCovariatesTorchModel
@@ -24,6 +27,7 @@ from darts_timesclip.lightning_module import _TimesCLIPModule
 from darts_timesclip.network import TimesCLIPConfig, document_config_parameters
 from darts_timesclip.network.image_encodings import period_from_freq
 from darts_timesclip.validation import (
+    as_series_list,
     check_components,
     check_finite,
     check_inference_dataset,
@@ -51,6 +55,30 @@ def _parameter_kinds(likelihood: TorchLikelihood | None) -> tuple[str, ...]:
         f"`likelihood={type(likelihood).__name__}()` is not supported: TimesCLIP normalises each window and "
         f"must return the likelihood's parameters to the original scale. Supported: {supported}."
     )
+
+
+@dataclass
+class TimesCLIPEmbeddings:
+    """Per-window, per-variate embeddings of one series, from :meth:`TimesCLIPModel.embed`.
+
+    Variates are the series' components, then its past covariates' components, in the order the model was trained on.
+
+    Attributes
+    ----------
+    numeric
+        ``[n_windows, V, D]`` summary tokens of the numeric view, or ``None`` without it (``use_numeric=False``).
+    image
+        ``[n_windows, V, D]`` projected image embeddings, or ``None`` without the vision view.
+    selected
+        ``[n_windows, V, D]`` tokens after variate selection (without the block: what the generator reads instead).
+    end_times
+        Time of each window's last step, oldest first.
+    """
+
+    numeric: np.ndarray | None
+    image: np.ndarray | None
+    selected: np.ndarray
+    end_times: pd.Index
 
 
 class TimesCLIPModel(PastCovariatesTorchModel):
@@ -232,6 +260,91 @@ class TimesCLIPModel(PastCovariatesTorchModel):
 
         self.target_components = shared(getattr(dataset, "series", None))
         self.past_covariate_components = shared(getattr(dataset, "past_covariates", None))
+
+    def embed(
+        self,
+        series: SeriesLike,
+        past_covariates: SeriesLike | None = None,
+        all_windows: bool = False,
+        stride: int = 1,
+        batch_size: int | None = None,
+    ) -> TimesCLIPEmbeddings | list[TimesCLIPEmbeddings]:
+        """Embeddings of both views, per input window and per variate, for a downstream model of your own.
+
+        Windows are ``input_chunk_length`` steps long, as the model forecasts from; the trained network encodes them
+        in evaluation mode (:meth:`~darts_timesclip.network.TimesCLIPNetwork.encode`, the code path of
+        ``predict``).
+
+        Parameters
+        ----------
+        series
+            One or several series with the components the model was trained on.
+        past_covariates
+            Their past covariates, where the model was trained with some; each must cover its series' time span.
+        all_windows
+            Embed every window (stepping back from the last by ``stride``) instead of the last one only.
+            Default: ``False``.
+        stride
+            Steps between consecutive windows with ``all_windows=True``. Default: ``1``.
+        batch_size
+            Windows per forward pass. Default: the model's ``batch_size``.
+
+        Returns
+        -------
+        TimesCLIPEmbeddings or list of TimesCLIPEmbeddings
+            One per series (a list where ``series`` is a sequence).
+
+        Raises
+        ------
+        ValueError
+            Before ``fit``, or for NaN / inf values, series shorter than one window, component counts that differ
+            from training, past covariates that do not cover their series, or a ``stride`` that is not a positive
+            integer.
+        """
+        if self.model is None:
+            raise ValueError("`embed` needs a fitted model; call `fit()` first (or load a fitted one).")
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"`stride` must be a positive integer, got `{stride!r}`.")
+        self._check_inputs(series, past_covariates, self.input_chunk_length, "one window", check_trained=True)
+        many = not isinstance(series, TimeSeries)
+        targets = as_series_list(series)
+        covariates = as_series_list(past_covariates)
+        if covariates and len(covariates) != len(targets):
+            raise ValueError(f"`past_covariates` holds {len(covariates)} series for {len(targets)} `series`.")
+        network = self.model.network
+        parameter = next(network.parameters())
+        batch_size = batch_size or self.batch_size
+        results = []
+        for i, ts in enumerate(targets):
+            values = ts.values(copy=False)
+            if covariates:
+                cov = covariates[i].slice_intersect(ts)
+                if len(cov) != len(ts) or not cov.time_index.equals(ts.time_index):
+                    which = f"`past_covariates[{i}]`" if many else "`past_covariates`"
+                    raise ValueError(
+                        f"{which} does not cover its series' time span {ts.start_time()}..{ts.end_time()}."
+                    )
+                values = np.concatenate([values, cov.values(copy=False)], axis=1)
+            icl = self.input_chunk_length
+            ends = np.arange(len(ts) - 1, icl - 2, -stride)[::-1] if all_windows else np.array([len(ts) - 1])
+            windows = np.lib.stride_tricks.sliding_window_view(values, icl, axis=0)[ends - icl + 1]  # [n, V, icl]
+            windows = torch.as_tensor(np.ascontiguousarray(windows.transpose(0, 2, 1)), dtype=parameter.dtype)
+            parts: dict[str, list[np.ndarray]] = {"numeric": [], "image": [], "selected": []}
+            was_training = network.training
+            network.eval()
+            try:
+                with torch.no_grad():
+                    for start in range(0, len(windows), batch_size):
+                        encoding = network.encode(windows[start : start + batch_size].to(parameter.device))
+                        for key, value in (("numeric", encoding.text), ("image", encoding.image)):
+                            if value is not None:
+                                parts[key].append(value.float().cpu().numpy())
+                        parts["selected"].append(encoding.selected.float().cpu().numpy())
+            finally:
+                network.train(was_training)
+            joined = {key: np.concatenate(value) if value else None for key, value in parts.items()}
+            results.append(TimesCLIPEmbeddings(**joined, end_times=ts.time_index[ends]))
+        return results if many else results[0]
 
     def _derive_period(self, dataset: Any) -> None:
         """``image_encoding="periodic"`` without ``period``: take it from the training series' frequency."""

@@ -17,7 +17,7 @@ from darts_timesclip.network.heads import ContrastiveAlignment, ForecastGenerato
 from darts_timesclip.network.losses import TimesCLIPLosses, combine_losses
 from darts_timesclip.network.normalization import PARAMETER_KINDS, denormalize, instance_normalize
 from darts_timesclip.network.patching import make_patches, num_patches
-from darts_timesclip.network.timesclip import TimesCLIPNetwork, TimesCLIPOutput
+from darts_timesclip.network.timesclip import TimesCLIPEncoding, TimesCLIPNetwork, TimesCLIPOutput
 from darts_timesclip.network.towers import NumericTower, VisionTower
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ForecastGenerator",
     "NumericTower",
     "TimesCLIPConfig",
+    "TimesCLIPEncoding",
     "TimesCLIPLosses",
     "TimesCLIPNetwork",
     "TimesCLIPOutput",

@@ -241,6 +241,21 @@ class TimesCLIPConfig:
         return num_patches(self.input_chunk_length, self.patch_length, self.patch_stride)
 
     @property
+    def min_input_length(self) -> int:
+        """Shortest series the network encodes: one patch, and two points for a chart."""
+        return max(2, self.patch_length) if self.use_numeric else 2
+
+    @property
+    def max_input_length(self) -> int | None:
+        """Longest series the numeric tower encodes (its patches and summary token fill the text tower's positions);
+        ``None`` without the numeric view (charts are drawn at any length)."""
+        if not self.use_numeric:
+            return None
+        positions = int(self.text_config["max_position_embeddings"])
+        # num_patches(L) = (L - P) // S + 2 <= positions - 1
+        return self.patch_length + (positions - 2) * self.patch_stride - 1
+
+    @property
     def width(self) -> int:
         """Token width ``D`` (the text tower's hidden size)."""
         return int(self.text_config["hidden_size"])

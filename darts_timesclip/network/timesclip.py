@@ -22,8 +22,37 @@ from darts_timesclip.network.heads import (
     VariateSelection,
 )
 from darts_timesclip.network.losses import TimesCLIPLosses, combine_losses
-from darts_timesclip.network.normalization import denormalize, instance_normalize
+from darts_timesclip.network.normalization import InstanceStats, denormalize, instance_normalize
 from darts_timesclip.network.towers import NumericTower, VisionTower
+
+
+@dataclass
+class TimesCLIPEncoding:
+    """Every variate's tokens of both views, from :meth:`TimesCLIPNetwork.encode`.
+
+    Attributes
+    ----------
+    stats
+        Instance-normalisation statistics of the input, ``mean`` and ``std`` ``[B, 1, V]``.
+    patch_tokens
+        ``[B, V, N, D]`` patch tokens of the numeric view, or ``None`` without it.
+    text
+        ``[B, V, D]`` summary tokens of the numeric view, or ``None`` without it.
+    image
+        ``[B, V, D]`` projected image embeddings, or ``None`` without the vision view.
+    selected
+        ``[B, V, D]`` tokens after variate selection (without the block: the summary, plus the image token where
+        both views exist).
+    attention
+        ``[B, heads, V, M]`` variate-selection attention when asked for and the block is on; ``None`` otherwise.
+    """
+
+    stats: InstanceStats
+    patch_tokens: torch.Tensor | None
+    text: torch.Tensor | None
+    image: torch.Tensor | None
+    selected: torch.Tensor
+    attention: torch.Tensor | None = None
 
 
 @dataclass
@@ -182,6 +211,43 @@ class TimesCLIPNetwork(nn.Module):
             groups[0]["lr"] = base_lr
         return [g for g in groups if g["params"]]
 
+    def encode(self, x: torch.Tensor, return_attention: bool = False) -> TimesCLIPEncoding:
+        """``[B, L, V]`` series -> every variate's tokens of both views (what :meth:`forward` forecasts from).
+
+        ``L`` need not be ``config.input_chunk_length``: charts are drawn at any length and the numeric tower takes
+        up to ``config.max_input_length`` steps (its text tower's positions); shorter than ``config.patch_length``
+        is refused. Series regressors (:class:`~darts_timesclip.regression.TimesCLIPRegressor`) and
+        ``TimesCLIPModel.embed`` use this method directly.
+
+        Parameters
+        ----------
+        x
+            ``[B, L, V]`` values on their own scale (each variate of each window is instance-normalised here).
+        return_attention
+            Also return the variate-selection attention weights.
+        """
+        shortest, longest = self.config.min_input_length, self.config.max_input_length
+        if x.ndim != 3 or x.shape[1] < shortest or (longest is not None and x.shape[1] > longest):
+            raise ValueError(
+                f"Expected series [B, L, V] with {shortest} <= L <= {longest} (the patch length and the text "
+                f"tower's positions), got {list(x.shape)}."
+            )
+        x_norm, stats = instance_normalize(x)
+        patch_tokens, text = self.numeric(x_norm) if self.numeric is not None else (None, None)
+        image = self.vision(x_norm) if self.vision is not None else None
+
+        views = [view for view in (text, image) if view is not None]
+        attention = None
+        if self.variate_selection is not None:
+            # each variate's summary (its image token without the numeric view) queries every variate's tokens
+            memory = views[0] if len(views) == 1 else torch.cat(views, dim=1)
+            selected = self.variate_selection(views[0], memory, return_attention=return_attention)
+            if return_attention:
+                selected, attention = selected
+        else:
+            selected = views[0] if len(views) == 1 else text + image
+        return TimesCLIPEncoding(stats, patch_tokens, text, image, selected, attention)
+
     def forward(
         self, x: torch.Tensor, return_alignment: bool = False, return_attention: bool = False
     ) -> TimesCLIPOutput:
@@ -200,26 +266,14 @@ class TimesCLIPNetwork(nn.Module):
             raise ValueError(
                 f"Expected windows [B, {self.config.input_chunk_length}, V >= {self.n_targets}], got {list(x.shape)}."
             )
-        x_norm, stats = instance_normalize(x)
-        patch_tokens, text = self.numeric(x_norm) if self.numeric is not None else (None, None)
-        image = self.vision(x_norm) if self.vision is not None else None
-
+        encoding = self.encode(x, return_attention=return_attention)
         alignment_loss = None
         if return_alignment and self.alignment is not None:
-            alignment_loss = self.alignment(image, text)
-
-        views = [view for view in (text, image) if view is not None]
-        attention = None
-        if self.variate_selection is not None:
-            # each variate's summary (its image token without the numeric view) queries every variate's tokens
-            memory = views[0] if len(views) == 1 else torch.cat(views, dim=1)
-            selected = self.variate_selection(views[0], memory, return_attention=return_attention)
-            if return_attention:
-                selected, attention = selected
-        else:
-            selected = views[0] if len(views) == 1 else text + image
+            alignment_loss = self.alignment(encoding.image, encoding.text)
 
         nt = self.n_targets
-        y = self.generator(patch_tokens[:, :nt] if patch_tokens is not None else None, selected[:, :nt])
-        prediction = denormalize(y, stats, self.config.parameter_kinds)
+        patch_tokens = encoding.patch_tokens
+        y = self.generator(patch_tokens[:, :nt] if patch_tokens is not None else None, encoding.selected[:, :nt])
+        prediction = denormalize(y, encoding.stats, self.config.parameter_kinds)
+        image, text, attention = encoding.image, encoding.text, encoding.attention
         return TimesCLIPOutput(prediction, alignment_loss, image, text, attention)
