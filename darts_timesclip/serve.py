@@ -209,7 +209,8 @@ class ForecastService:
                 [loc, "values"], f"has {len(values)} rows; at least {min_length} are needed for this forecast"
             )
         index = self._time_index(payload, loc, len(values))
-        cast = values.astype(self.dtype_numpy)
+        with np.errstate(over="ignore"):  # overflow is what the next check reports
+            cast = values.astype(self.dtype_numpy)
         bad = np.argwhere(~np.isfinite(cast))
         if len(bad):
             r, c = (int(i) for i in bad[0])
