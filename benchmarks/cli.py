@@ -292,6 +292,11 @@ def cmd_transfer(args: argparse.Namespace, argv: Sequence[str]) -> int:
         summary = run_sweep(jobs, run_settings, keep_going=args.keep_going)
         if summary.failed:
             logger.error("%d transfer job(s) failed", len(summary.failed))
+    if args.report_only:  # name the command(s) that ran the jobs, not this one
+        from benchmarks.runner import load_results
+
+        ran = sorted({str(r.get("command", "")) for r in load_results(args.output) if r.get("command")})
+        command = " ; ".join(ran) or command
     files = write_transfer_report(args.output, args.results, command=command, architecture=args.backbone)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
