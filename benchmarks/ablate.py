@@ -24,8 +24,6 @@ difference to ``full`` and whether it exceeds the seed spread (:func:`benchmarks
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -36,7 +34,7 @@ import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config
 from benchmarks.registry import get_spec
-from benchmarks.runner import Job, load_results, write_text_atomic
+from benchmarks.runner import Job, load_results, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
 
@@ -193,18 +191,8 @@ def write_ablation_report(output_dir: Path, results_dir: Path, plots: bool = Tru
     rows = ablation_table(output_dir)
     if not rows:
         raise ValueError(f"No finished ablation job under `{output_dir}`; run `python -m benchmarks ablate` first.")
-    results_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = results_dir / "ablations.csv", results_dir / "ablations.md"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(csv_path, buffer.getvalue())
-    write_text_atomic(md_path, ablation_markdown(rows, command))
-    written = [csv_path, md_path]
-    if plots:
-        written.append(_plot(rows, results_dir / "ablations.png"))
-    return written
+    plot = (lambda path: _plot(rows, path)) if plots else None
+    return write_study_files(results_dir, "ablations", rows, ablation_markdown(rows, command), plot)
 
 
 def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:

@@ -16,8 +16,6 @@ curve (mean ± standard deviation over seeds, with the windows seen in training)
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config
-from benchmarks.runner import Job, load_results, write_text_atomic
+from benchmarks.runner import Job, load_results, write_study_files
 from benchmarks.stats import mean_std
 
 HORIZON = LOOKBACK = 96
@@ -156,18 +154,8 @@ def write_budget_report(output_dir: Path, results_dir: Path, plots: bool = True,
     rows = budget_table(output_dir)
     if not rows:
         raise ValueError(f"No finished budget job under `{output_dir}`; run `python -m benchmarks budget` first.")
-    results_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = results_dir / "budget.csv", results_dir / "budget.md"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(csv_path, buffer.getvalue())
-    write_text_atomic(md_path, budget_markdown(rows, command))
-    written = [csv_path, md_path]
-    if plots:
-        written.append(_plot(rows, results_dir / "budget.png"))
-    return written
+    plot = (lambda path: _plot(rows, path)) if plots else None
+    return write_study_files(results_dir, "budget", rows, budget_markdown(rows, command), plot)
 
 
 def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:

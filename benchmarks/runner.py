@@ -183,6 +183,24 @@ def result_path(output_dir: Path, job: Job) -> Path:
     return output_dir / RUNS_DIR / f"{job.run_id}.json"
 
 
+def write_study_files(
+    results_dir: Path, stem: str, rows: Sequence[dict[str, Any]], markdown: str, plot: Callable[[Path], Path] | None
+) -> list[Path]:
+    """Write a study's ``<stem>.csv`` (one line per row), ``<stem>.md`` and, with ``plot``, ``<stem>.png``."""
+    import csv
+    import io
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = results_dir / f"{stem}.csv", results_dir / f"{stem}.md"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(csv_path, buffer.getvalue())
+    write_text_atomic(md_path, markdown)
+    return [csv_path, md_path] + ([plot(results_dir / f"{stem}.png")] if plot is not None else [])
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write text through a temporary file in the same directory and ``os.replace``: all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config, stable_hash
 from benchmarks.registry import find_file, get_spec, read_dataset
-from benchmarks.runner import Job, load_results
+from benchmarks.runner import Job, load_results, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
 
@@ -276,26 +276,11 @@ def write_transfer_report(
     output_dir: Path, results_dir: Path, plots: bool = True, command: str = "", architecture: str = "compact"
 ) -> list[Path]:
     """Write ``pretraining.csv``, ``pretraining.md`` (and ``pretraining.png``) into ``results_dir``."""
-    import csv
-    import io
-
-    from benchmarks.runner import write_text_atomic
-
     rows = transfer_table(output_dir)
     if not rows:
         raise ValueError(f"No finished transfer job under `{output_dir}`; run `python -m benchmarks transfer` first.")
-    results_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = results_dir / "pretraining.csv", results_dir / "pretraining.md"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(csv_path, buffer.getvalue())
-    write_text_atomic(md_path, transfer_markdown(rows, command, architecture))
-    written = [csv_path, md_path]
-    if plots:
-        written.append(_plot(rows, results_dir / "pretraining.png"))
-    return written
+    plot = (lambda path: _plot(rows, path)) if plots else None
+    return write_study_files(results_dir, "pretraining", rows, transfer_markdown(rows, command, architecture), plot)
 
 
 def _mses(rows: Sequence[dict[str, Any]], dataset: str, budget: str, init: str) -> list[float]:
