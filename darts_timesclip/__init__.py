@@ -17,6 +17,8 @@ _LAZY = {
     "TimesCLIPModel": "darts_timesclip.model",
     "TimesCLIPEmbeddings": "darts_timesclip.model",
     "TimesCLIPRegressor": "darts_timesclip.regression",
+    "VQTransformerModel": "darts_timesclip.vq.model",
+    "VQTransformerConfig": "darts_timesclip.vq.config",
     "TimesCLIPExplainer": "darts_timesclip.explainability",
     "TimesCLIPExplainabilityResult": "darts_timesclip.explainability",
     "TimesCLIPConfig": "darts_timesclip.network.config",
@@ -38,6 +40,8 @@ __all__ = [
     "TimesCLIPNetwork",
     "TimesCLIPOutput",
     "TimesCLIPRegressor",
+    "VQTransformerConfig",
+    "VQTransformerModel",
     "__version__",
     "resolve_backbone",
 ]
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
     from darts_timesclip.network.config import TimesCLIPConfig
     from darts_timesclip.network.timesclip import TimesCLIPNetwork, TimesCLIPOutput
     from darts_timesclip.regression import TimesCLIPRegressor
+    from darts_timesclip.vq.config import VQTransformerConfig
+    from darts_timesclip.vq.model import VQTransformerModel
 
 
 def __getattr__(name: str) -> Any:

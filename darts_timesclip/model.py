@@ -13,48 +13,20 @@ import torch
 from darts import TimeSeries
 from darts.models.forecasting.torch_forecasting_model import PastCovariatesTorchModel
 from darts.utils.data.torch_datasets.utils import TorchTrainingSample
-from darts.utils.likelihood_models.torch import (
-    CauchyLikelihood,
-    GaussianLikelihood,
-    GumbelLikelihood,
-    LaplaceLikelihood,
-    QuantileRegression,
-    TorchLikelihood,
-)
 from darts.utils.serialization import add_safe_globals
 
+from darts_timesclip.checked_model import CheckedInputsMixin
 from darts_timesclip.lightning_module import _TimesCLIPModule
+from darts_timesclip.likelihoods import parameter_kinds
 from darts_timesclip.network import TimesCLIPConfig, document_config_parameters
 from darts_timesclip.network.image_encodings import period_from_freq
 from darts_timesclip.validation import (
     as_series_list,
-    check_components,
-    check_finite,
-    check_inference_dataset,
-    check_min_length,
-    check_training_dataset,
 )
 
 logger = logging.getLogger(__name__)
 
 SeriesLike = TimeSeries | Sequence[TimeSeries]
-
-#: Likelihoods whose parameters TimesCLIP can return to the scale of the input (location, softplus-scale).
-_LOCATION_SCALE_LIKELIHOODS = (GaussianLikelihood, LaplaceLikelihood, CauchyLikelihood, GumbelLikelihood)
-
-
-def _parameter_kinds(likelihood: TorchLikelihood | None) -> tuple[str, ...]:
-    if likelihood is None:
-        return ("location",)
-    if isinstance(likelihood, QuantileRegression):
-        return ("location",) * likelihood.num_parameters
-    if isinstance(likelihood, _LOCATION_SCALE_LIKELIHOODS):
-        return ("location", "softplus_scale")
-    supported = ", ".join(c.__name__ for c in (QuantileRegression, *_LOCATION_SCALE_LIKELIHOODS))
-    raise ValueError(
-        f"`likelihood={type(likelihood).__name__}()` is not supported: TimesCLIP normalises each window and "
-        f"must return the likelihood's parameters to the original scale. Supported: {supported}."
-    )
 
 
 @dataclass
@@ -81,7 +53,7 @@ class TimesCLIPEmbeddings:
     end_times: pd.Index
 
 
-class TimesCLIPModel(PastCovariatesTorchModel):
+class TimesCLIPModel(CheckedInputsMixin, PastCovariatesTorchModel):
     @document_config_parameters
     def __init__(
         self,
@@ -146,7 +118,7 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         self.config = TimesCLIPConfig(
             input_chunk_length=input_chunk_length,
             output_chunk_length=output_chunk_length,
-            parameter_kinds=_parameter_kinds(self.likelihood),
+            parameter_kinds=parameter_kinds(self.likelihood, "TimesCLIP"),
             **config_kwargs,
         )
         #: Component names of the training series and past covariates (``None`` before ``fit``, or where the
@@ -180,86 +152,6 @@ class TimesCLIPModel(PastCovariatesTorchModel):
         if module.network.load_pretrained_backbone():
             logger.info("Loaded pretrained CLIP towers from `%s`.", config.backbone)
         return module
-
-    # ------------------------------------------------------------------ input checks Darts does not make
-    def _trained_components(self) -> tuple[int | None, int | None]:
-        sample = self.train_sample
-        if sample is None:
-            return None, None
-        cov = sample.past_covariates
-        return sample.past_target.shape[1], (cov.shape[1] if cov is not None else None)
-
-    def _check_inputs(
-        self,
-        series: SeriesLike | None,
-        past_covariates: SeriesLike | None,
-        min_length: int,
-        why: str,
-        check_trained: bool,
-    ) -> None:
-        check_finite(series, "series")
-        check_finite(past_covariates, "past_covariates")
-        check_min_length(series, "series", min_length, why)
-        if check_trained:
-            n_target, n_cov = self._trained_components()
-            check_components(series, "series", n_target)
-            check_components(past_covariates, "past_covariates", n_cov)
-
-    def fit(
-        self,
-        series: SeriesLike,
-        past_covariates: SeriesLike | None = None,
-        future_covariates: SeriesLike | None = None,
-        val_series: SeriesLike | None = None,
-        val_past_covariates: SeriesLike | None = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> TimesCLIPModel:
-        """Fit the model; see :meth:`TorchForecastingModel.fit`. Rejects NaN / inf and too-short series."""
-        window = self.input_chunk_length + self.output_chunk_shift + self.output_chunk_length
-        self._check_inputs(series, past_covariates, window, "one training window", check_trained=False)
-        self._check_inputs(val_series, val_past_covariates, window, "one validation window", check_trained=False)
-        return super().fit(series, past_covariates, future_covariates, val_series, val_past_covariates, *args, **kwargs)
-
-    def predict(
-        self, n: int, series: SeriesLike | None = None, past_covariates: SeriesLike | None = None, *args, **kwargs
-    ) -> SeriesLike:
-        """Forecast ``n`` steps; see :meth:`TorchForecastingModel.predict`. Rejects NaN / inf and mismatched series."""
-        self._check_inputs(series, past_covariates, self.input_chunk_length, "the input window", check_trained=True)
-        return super().predict(n, series, past_covariates, *args, **kwargs)
-
-    def historical_forecasts(
-        self, series: SeriesLike, past_covariates: SeriesLike | None = None, *args: Any, **kwargs: Any
-    ) -> TimeSeries | list[TimeSeries] | list[list[TimeSeries]]:
-        """See :meth:`ForecastingModel.historical_forecasts`. Rejects NaN / inf and mismatched series."""
-        retrain = kwargs.get("retrain", True)
-        self._check_inputs(
-            series, past_covariates, self.input_chunk_length, "the input window", check_trained=retrain is False
-        )
-        return super().historical_forecasts(series, past_covariates, *args, **kwargs)
-
-    def fit_from_dataset(
-        self, train_dataset: Any, val_dataset: Any | None = None, *args: Any, **kwargs: Any
-    ) -> TimesCLIPModel:
-        """See :meth:`TorchForecastingModel.fit_from_dataset`. Rejects NaN / inf and mismatched component counts."""
-        expected = self._trained_components()
-        check_training_dataset(train_dataset, "train_dataset", expected)
-        check_training_dataset(val_dataset, "val_dataset", expected)
-        self._derive_period(train_dataset)
-        self._record_components(train_dataset)
-        return super().fit_from_dataset(train_dataset, val_dataset, *args, **kwargs)
-
-    def _record_components(self, dataset: Any) -> None:
-        """Keep the training series' component names (when every series shares them), for services and exports."""
-
-        def shared(seq: Any) -> list[str] | None:
-            if not seq:
-                return None
-            names = [list(s.components) for s in (seq if isinstance(seq, Sequence) else [seq])]
-            return names[0] if all(n == names[0] for n in names) else None
-
-        self.target_components = shared(getattr(dataset, "series", None))
-        self.past_covariate_components = shared(getattr(dataset, "past_covariates", None))
 
     def embed(
         self,
@@ -346,7 +238,7 @@ class TimesCLIPModel(PastCovariatesTorchModel):
             results.append(TimesCLIPEmbeddings(**joined, end_times=ts.time_index[ends]))
         return results if many else results[0]
 
-    def _derive_period(self, dataset: Any) -> None:
+    def _prepare_for_dataset(self, dataset: Any) -> None:
         """``image_encoding="periodic"`` without ``period``: take it from the training series' frequency."""
         config = self.config
         if not (config.use_vision and config.image_encoding == "periodic") or config.period is not None:
@@ -361,11 +253,6 @@ class TimesCLIPModel(PastCovariatesTorchModel):
             )
         logger.info("`image_encoding='periodic'`: period %d from the frequency `%s`.", period, freq)
         self.config = config.replace(period=period)
-
-    def predict_from_dataset(self, n: int, dataset: Any, *args: Any, **kwargs: Any) -> Sequence[TimeSeries]:
-        """See :meth:`TorchForecastingModel.predict_from_dataset`. Rejects NaN / inf and mismatched datasets."""
-        check_inference_dataset(dataset, "dataset", self._trained_components(), self.input_chunk_length)
-        return super().predict_from_dataset(n, dataset, *args, **kwargs)
 
 
 # `TimesCLIPModel.load` works without `trusted=True` (Darts' restricted unpickler): registered where it is defined

@@ -40,6 +40,9 @@ def test_network_and_backbones_import_without_darts_or_lightning():
         net = TimesCLIPNetwork(TimesCLIPConfig(24, 6, n_targets=2, backbone="tiny", patch_length=8, patch_stride=4))
         out = net(torch.randn(3, 24, 2), return_alignment=True)
         assert out.prediction.shape == (3, 6, 2, 1) and out.alignment_loss is not None
+        from darts_timesclip.vq import VQTransformerConfig, VQTransformerNetwork
+        vq = VQTransformerNetwork(VQTransformerConfig(24, 6, n_targets=2, codebook_size=8, d_model=16, n_heads=2))
+        assert vq(torch.randn(3, 24, 2)).shape == (3, 6, 2, 1)
         print("ok")
         """,
         blocked=("darts", "pytorch_lightning", "lightning", "pytorch_forecasting"),

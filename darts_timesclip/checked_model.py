@@ -1,0 +1,124 @@
+"""Input checks that Darts itself does not make, shared by this package's Darts models.
+
+:class:`CheckedInputsMixin` comes before Darts' model class in the bases (``class M(CheckedInputsMixin,
+PastCovariatesTorchModel)``): ``fit``, ``predict``, ``historical_forecasts`` and the ``*_from_dataset`` methods reject
+NaN / inf values, series too short for a window and component counts that differ from training, naming the series,
+component and time, before Darts or torch see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from darts import TimeSeries
+
+from darts_timesclip.validation import (
+    check_components,
+    check_finite,
+    check_inference_dataset,
+    check_min_length,
+    check_training_dataset,
+)
+
+SeriesLike = TimeSeries | Sequence[TimeSeries]
+
+
+class CheckedInputsMixin:
+    """Checked ``fit`` / ``predict`` / ``historical_forecasts`` / ``*_from_dataset`` for a Darts torch model.
+
+    Also keeps the component names of the training series (:attr:`target_components`,
+    :attr:`past_covariate_components`) for services and exports. Subclasses may override
+    :meth:`_prepare_for_dataset` to derive settings from the training data before the network is built.
+    """
+
+    target_components: list[str] | None = None
+    past_covariate_components: list[str] | None = None
+
+    def _prepare_for_dataset(self, train_dataset: Any) -> None:
+        """Hook called by ``fit_from_dataset`` before training (nothing by default)."""
+
+    # ------------------------------------------------------------------ input checks Darts does not make
+    def _trained_components(self) -> tuple[int | None, int | None]:
+        sample = self.train_sample
+        if sample is None:
+            return None, None
+        cov = sample.past_covariates
+        return sample.past_target.shape[1], (cov.shape[1] if cov is not None else None)
+
+    def _check_inputs(
+        self,
+        series: SeriesLike | None,
+        past_covariates: SeriesLike | None,
+        min_length: int,
+        why: str,
+        check_trained: bool,
+    ) -> None:
+        check_finite(series, "series")
+        check_finite(past_covariates, "past_covariates")
+        check_min_length(series, "series", min_length, why)
+        if check_trained:
+            n_target, n_cov = self._trained_components()
+            check_components(series, "series", n_target)
+            check_components(past_covariates, "past_covariates", n_cov)
+
+    def fit(
+        self,
+        series: SeriesLike,
+        past_covariates: SeriesLike | None = None,
+        future_covariates: SeriesLike | None = None,
+        val_series: SeriesLike | None = None,
+        val_past_covariates: SeriesLike | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> CheckedInputsMixin:
+        """Fit the model; see :meth:`TorchForecastingModel.fit`. Rejects NaN / inf and too-short series."""
+        window = self.input_chunk_length + self.output_chunk_shift + self.output_chunk_length
+        self._check_inputs(series, past_covariates, window, "one training window", check_trained=False)
+        self._check_inputs(val_series, val_past_covariates, window, "one validation window", check_trained=False)
+        return super().fit(series, past_covariates, future_covariates, val_series, val_past_covariates, *args, **kwargs)
+
+    def predict(
+        self, n: int, series: SeriesLike | None = None, past_covariates: SeriesLike | None = None, *args, **kwargs
+    ) -> SeriesLike:
+        """Forecast ``n`` steps; see :meth:`TorchForecastingModel.predict`. Rejects NaN / inf and mismatched series."""
+        self._check_inputs(series, past_covariates, self.input_chunk_length, "the input window", check_trained=True)
+        return super().predict(n, series, past_covariates, *args, **kwargs)
+
+    def historical_forecasts(
+        self, series: SeriesLike, past_covariates: SeriesLike | None = None, *args: Any, **kwargs: Any
+    ) -> TimeSeries | list[TimeSeries] | list[list[TimeSeries]]:
+        """See :meth:`ForecastingModel.historical_forecasts`. Rejects NaN / inf and mismatched series."""
+        retrain = kwargs.get("retrain", True)
+        self._check_inputs(
+            series, past_covariates, self.input_chunk_length, "the input window", check_trained=retrain is False
+        )
+        return super().historical_forecasts(series, past_covariates, *args, **kwargs)
+
+    def fit_from_dataset(
+        self, train_dataset: Any, val_dataset: Any | None = None, *args: Any, **kwargs: Any
+    ) -> CheckedInputsMixin:
+        """See :meth:`TorchForecastingModel.fit_from_dataset`. Rejects NaN / inf and mismatched component counts."""
+        expected = self._trained_components()
+        check_training_dataset(train_dataset, "train_dataset", expected)
+        check_training_dataset(val_dataset, "val_dataset", expected)
+        self._prepare_for_dataset(train_dataset)
+        self._record_components(train_dataset)
+        return super().fit_from_dataset(train_dataset, val_dataset, *args, **kwargs)
+
+    def _record_components(self, dataset: Any) -> None:
+        """Keep the training series' component names (when every series shares them), for services and exports."""
+
+        def shared(seq: Any) -> list[str] | None:
+            if not seq:
+                return None
+            names = [list(s.components) for s in (seq if isinstance(seq, Sequence) else [seq])]
+            return names[0] if all(n == names[0] for n in names) else None
+
+        self.target_components = shared(getattr(dataset, "series", None))
+        self.past_covariate_components = shared(getattr(dataset, "past_covariates", None))
+
+    def predict_from_dataset(self, n: int, dataset: Any, *args: Any, **kwargs: Any) -> Sequence[TimeSeries]:
+        """See :meth:`TorchForecastingModel.predict_from_dataset`. Rejects NaN / inf and mismatched datasets."""
+        check_inference_dataset(dataset, "dataset", self._trained_components(), self.input_chunk_length)
+        return super().predict_from_dataset(n, dataset, *args, **kwargs)
