@@ -13,6 +13,10 @@ Baselines use the authors' scripts (see ``/work/shared/ANCHORS.md``):
   subtract-mean, end padding, 100 epochs, patience 100, ``lradj=type3``).
 - iTransformer: ``scripts/multivariate_forecasting`` (``run.py`` defaults: 8 heads, dropout 0.1,
   10 epochs, patience 3, learning rate 1e-4, batch 32, ``lradj=type1``).
+- VQTransformer: the project's original VQ-VAE + causal Transformer scripts (codebook 256, compression 4,
+  ``d_model`` 128, 3 layers, 8 heads, ``d_ff`` 256, dropout 0.1, learning rate 1e-4), context 512 scaled to the
+  protocol's 96 (128 tokens become 24); code and tokenizer widths (64, 128) and the stages' rate 1e-3 are TOTEM's;
+  10 epochs per stage, fine-tune with patience 3 and ``type1`` as the Time-Series-Library baselines.
 - TimesCLIP: the paper's training setup (AdamW, cosine decay to 0, 100 epochs, batch 64, learning
   rate 1e-3 for the new modules, alignment weight 0.1, patience 30).
 
@@ -32,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
 
-Family = Literal["darts", "neuralforecast", "timesclip"]
+Family = Literal["darts", "neuralforecast", "timesclip", "vq"]
 Scale = Literal["official", "tiny"]
 LRSchedule = Literal["type1", "type3", "constant", "tst", "cosine"]
 
@@ -45,7 +49,9 @@ TIMESCLIP_VARIANTS: dict[str, dict[str, bool]] = {
 """TimesCLIP and its ablations, by model name: the switches each one turns off."""
 
 BASELINES = ("nlinear", "dlinear", "patchtst", "itransformer")
-MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_VARIANTS, *BASELINES)
+OTHER_MODELS = ("vqtransformer",)
+"""This package's second model (``VQTransformerModel``): run on request and in the quick tier."""
+MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_VARIANTS, *BASELINES, *OTHER_MODELS)
 """Every model name the suite accepts."""
 
 DEFAULT_MODELS = ("timesclip", *BASELINES)
@@ -247,7 +253,20 @@ def _itransformer_setup(dataset: str, horizon: int) -> tuple[dict[str, Any], dic
 _TINY_OVERRIDES: dict[str, dict[str, Any]] = {
     "patchtst": {"encoder_layers": 1, "n_heads": 2, "hidden_size": 8, "linear_hidden_size": 16},
     "itransformer": {"hidden_size": 16, "d_ff": 16, "e_layers": 1, "n_heads": 2},
+    "vqtransformer": {
+        "codebook_size": 16,
+        "code_dim": 8,
+        "tokenizer_hidden": 16,
+        "d_model": 16,
+        "n_heads": 2,
+        "d_ff": 16,
+        "n_layers": 1,
+    },
 }
+
+#: The stage epochs of ``vqtransformer`` (its fine-tune epochs are ``ModelConfig.n_epochs``); a budget's
+#: ``max_epochs`` caps them too.
+VQ_STAGE_EPOCHS = ("tokenizer_epochs", "pretrain_epochs")
 
 
 def model_config(
@@ -315,6 +334,31 @@ def model_config(
         if dataset == "national_illness":
             source += "; no ILI script, run.py defaults"
         config = ModelConfig(name=name, family="neuralforecast", architecture=arch, source=source, **train)
+    elif name == "vqtransformer":
+        config = ModelConfig(
+            name=name,
+            family="vq",
+            architecture={
+                "codebook_size": 256,
+                "compression": 4,
+                "code_dim": 64,
+                "tokenizer_hidden": 64,
+                "d_model": 128,
+                "n_layers": 3,
+                "n_heads": 8,
+                "d_ff": 256,
+                "dropout": 0.1,
+                "tokenizer_epochs": 10,
+                "pretrain_epochs": 10,
+                "pretrain_lr": 1e-3,
+            },
+            n_epochs=10,
+            batch_size=32,
+            learning_rate=1e-3,
+            patience=3,
+            lr_schedule="type1",
+            source="original VQ-VAE + Transformer scripts, context scaled to L=96; TOTEM widths",
+        )
     else:
         arch = {
             "patch_length": 16,
@@ -463,6 +507,12 @@ def build_model(
         # TimesCLIPModel schedules itself (per-step cosine to 0, lower rate for the text tower)
         return _build_timesclip(config, arch, common)
     common.update(_lr_scheduler_kwargs(config, epochs, math.ceil(n_train_windows / config.batch_size)))
+    if config.family == "vq":
+        from darts_timesclip import VQTransformerModel
+
+        for name in VQ_STAGE_EPOCHS:  # the budget caps every stage
+            arch[name] = effective_epochs(replace(config, n_epochs=arch[name]), caps)
+        return VQTransformerModel(**arch, **common)
     if config.family == "darts":
         from darts.models import DLinearModel, NLinearModel
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmarks.models import BASELINES, DEFAULT_MODELS, Scale, TrainingCaps
+from benchmarks.models import BASELINES, DEFAULT_MODELS, OTHER_MODELS, Scale, TrainingCaps
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,10 @@ class Tier:
 # trains 100 epochs over all of them. Measured with the `compact` backbone on an idle machine: an ETTh1
 # job (training and 2785 test windows) takes about 2 minutes. PatchTST: 100 epochs with patience 100
 # do not fit, 20 epochs do.
+# VQTransformer: the same budget for each of its three stages (about 17 minutes per ETTh1 job on one core).
 _CPU_CAPS = {
     "timesclip": TrainingCaps(max_epochs=2, max_samples_per_ts=4096),
+    "vqtransformer": TrainingCaps(max_epochs=2, max_samples_per_ts=4096),
     "patchtst": TrainingCaps(max_epochs=20),
 }
 
@@ -61,13 +63,17 @@ TIERS: dict[str, Tier] = {
             datasets=("national_illness",),
             horizons=(24,),
             scale="tiny",
-            caps={name: TrainingCaps(max_epochs=1, max_samples_per_ts=64) for name in ("timesclip", *BASELINES)},
+            caps={
+                name: TrainingCaps(max_epochs=1, max_samples_per_ts=64)
+                for name in ("timesclip", *BASELINES, *OTHER_MODELS)
+            },
         ),
         Tier(
             name="quick",
-            description="ETTh1 and Exchange at H=96, five models, CPU budget (about 30 min on 2 cores)",
+            description="ETTh1 and Exchange at H=96, five models and VQTransformer, CPU budget (about 1 h on 2 cores)",
             datasets=("ETTh1", "exchange_rate"),
             horizons=(96,),
+            models=(*DEFAULT_MODELS, *OTHER_MODELS),
             caps=dict(_CPU_CAPS),
         ),
         Tier(
@@ -75,7 +81,7 @@ TIERS: dict[str, Tier] = {
             description="ETTh1/2, ETTm1/2, Weather, Exchange at H=96 and 192, CPU budget for TimesCLIP",
             datasets=("ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather", "exchange_rate"),
             horizons=(96, 192),
-            caps={"timesclip": _CPU_CAPS["timesclip"]},
+            caps={name: _CPU_CAPS[name] for name in ("timesclip", "vqtransformer")},  # VQ on request (--models)
         ),
         Tier(
             name="full",

@@ -8,8 +8,9 @@ Pure torch. Three objectives share the modules:
 - :meth:`~VQTransformerNetwork.forward` (stage 3): the forecast. The input window's code vectors enter the
   Transformer, followed by learned query tokens for the forecast span (plus the projected past covariates); at
   every position from the last input token on, the pretrained next-token head gives logits over the codebook,
-  whose softmax weights the code vectors; the VQ-VAE decoder turns the input's and these forecast code vectors
-  into a series, whose forecast span (plus a small zero-initialised correction per step) is the forecast.
+  whose softmax weights the code vectors (plus a learned, zero-initialised correction); the VQ-VAE decoder turns
+  the last input code vectors and these forecast code vectors into a series, whose forecast span (plus a small
+  zero-initialised correction per step) is the forecast.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from darts_timesclip.vq.tokenizer import VQVAE
 #: Normalised values of the stage 1 and 2 sequences are clipped to +-this: a forecast span far outside a nearly
 #: constant input window would otherwise reach hundreds of standard deviations and dominate the objectives.
 SEQUENCE_CLIP = 10.0
+
+#: Input tokens decoded with the forecast's: enough to cover the decoder's receptive field at the boundary, so the
+#: forecast continues the input smoothly, without decoding the whole input window.
+DECODER_CONTEXT_TOKENS = 4
 
 #: The parts that pretraining produces and a fine-tune on other series reuses (channel independent).
 PRETRAINED_PARTS = ("tokenizer", "transformer", "future_queries", "stages_done")
@@ -111,6 +116,11 @@ class VQTransformerNetwork(nn.Module):
         if self.covariate_projection is not None:  # starts neutral: the pretrained path decides at first
             nn.init.zeros_(self.covariate_projection.weight)
             nn.init.zeros_(self.covariate_projection.bias)
+        #: A zero-initialised correction of the forecast code vectors, so that the fine-tune is not confined to the
+        #: convex hull of the codebook.
+        self.latent_head = nn.Linear(config.d_model, config.code_dim)
+        nn.init.zeros_(self.latent_head.weight)
+        nn.init.zeros_(self.latent_head.bias)
         n_params = len(config.parameter_kinds)
         self.parameter_head = nn.Linear(config.d_model, config.compression * n_params)
         nn.init.zeros_(self.parameter_head.weight)
@@ -188,10 +198,11 @@ class VQTransformerNetwork(nn.Module):
         hidden = self.transformer(torch.cat(tokens, dim=1))
         forecast_hidden = hidden[:, config.context_tokens - 1 :]  # [N, P, d]: position t predicts token t + 1
         weights = torch.softmax(self.transformer.head(forecast_hidden) / config.code_temperature, dim=-1)
-        forecast_vectors = self.tokenizer.quantizer.lookup(weights)
-        decoded = self.tokenizer.decode(torch.cat([context_vectors, forecast_vectors], dim=1))
+        forecast_vectors = self.tokenizer.quantizer.lookup(weights) + self.latent_head(forecast_hidden)
+        kept = min(config.context_tokens, DECODER_CONTEXT_TOKENS)
+        decoded = self.tokenizer.decode(torch.cat([context_vectors[:, -kept:], forecast_vectors], dim=1))
 
-        start = config.context_tokens * c + config.output_chunk_shift
+        start = kept * c + config.output_chunk_shift
         steps = slice(config.output_chunk_shift, config.output_chunk_shift + config.output_chunk_length)
         location = decoded[:, start : start + config.output_chunk_length]  # [N, H]
         raw = self.parameter_head(forecast_hidden).reshape(batch * n_targets, -1, len(config.parameter_kinds))

@@ -23,7 +23,7 @@ def _smoke_models() -> list[str]:
     except ImportError:  # the model package is built separately; run its smoke job once it imports
         pass
     else:
-        models.append("timesclip")
+        models += ["timesclip", "vqtransformer"]
     return models
 
 
@@ -75,7 +75,7 @@ def test_smoke_tier_end_to_end_and_rerun_skips(ili_dir, tmp_path, capfd):
 def test_dry_run_lists_jobs(capsys, tmp_path):
     assert main(["run", "--tier", "quick", "--output", str(tmp_path), "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 10 and all(line.startswith("todo") for line in lines)
+    assert len(lines) == 12 and all(line.startswith("todo") for line in lines)  # 2 datasets x 6 models
 
 
 def test_cli_errors_are_clear(capsys, tmp_path):

@@ -145,7 +145,7 @@ def test_tiers_cover_the_issue():
     assert set(TIERS) == {"smoke", "quick", "standard", "full"}
     quick = TIERS["quick"]
     assert quick.datasets == ("ETTh1", "exchange_rate") and quick.horizons == (96,)
-    assert set(quick.models) == {"timesclip", "nlinear", "dlinear", "patchtst", "itransformer"}
+    assert set(quick.models) == {"timesclip", "nlinear", "dlinear", "patchtst", "itransformer", "vqtransformer"}
     assert TIERS["full"].horizons is None and len(TIERS["full"].datasets) == len(REGISTRY)
     # ablations share TimesCLIP's budget
     assert quick.caps_for("timesclip-no-vision") == quick.caps_for("timesclip")
