@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shlex
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.console import configure_console
+from benchmarks.executors import JobFailedError, RayOptions
 from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES, TrainingCaps
 from benchmarks.registry import DATA_DIR_ENV, REGISTRY, find_file, resolve_names
 from benchmarks.runner import RunSettings, SweepSpec, command_line, is_finished, result_path
@@ -31,6 +33,8 @@ class RunCommand:
     dry_run: bool
     keep_going: bool
     report: bool
+    ray: RayOptions | None = None
+    """The Ray executor's options with ``--executor ray``; ``None``: the local executor."""
 
 
 def _positive_int(text: str) -> int:
@@ -41,6 +45,29 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got `{text}`")
     return value
+
+
+def _ray_resource(text: str, zero_ok: bool) -> float:
+    """A Ray resource amount: a number > 0 (>= 0 with ``zero_ok``), fractional only below 1 (Ray's rule)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 if zero_ok else value > 0) or math.isinf(value):
+        raise argparse.ArgumentTypeError(
+            f"expected {'a number >= 0' if zero_ok else 'a positive number'}, got `{text}`"
+        )
+    if value > 1 and not value.is_integer():
+        raise argparse.ArgumentTypeError(f"Ray takes a fraction below 1 or a whole number, got `{text}`")
+    return value
+
+
+def _cpus_per_job(text: str) -> float:
+    return _ray_resource(text, zero_ok=False)
+
+
+def _gpus_per_job(text: str) -> float:
+    return _ray_resource(text, zero_ok=True)
 
 
 def _model_name(text: str) -> str:
@@ -84,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
     run.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are finished")
     run.add_argument("--no-report", action="store_true", help="do not write the report afterwards")
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one job after another in this process (default); ray: each job a Ray task",
+    )
+    run.add_argument(
+        "--ray-address", help="with --executor ray: join this cluster (auto, HOST:PORT) instead of a local instance"
+    )
+    run.add_argument("--cpus-per-job", type=_cpus_per_job, help="with --executor ray: CPUs per job (default: 1)")
+    run.add_argument("--gpus-per-job", type=_gpus_per_job, help="with --executor ray: GPUs per job (default: 0)")
     run.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
 
     report = sub.add_parser("report", help="aggregate result files into results.csv, results.md and plots")
@@ -201,6 +239,7 @@ def parse_run(args: argparse.Namespace, argv: Sequence[str]) -> RunCommand:
     tier = get_tier(args.tier) if args.tier else None
     if tier is None and not args.datasets:
         raise ValueError("Give `--tier` or `--datasets`.")
+    ray_options = _ray_options(args)
     caps = None
     if args.max_epochs or args.max_steps or args.max_samples_per_ts:
         caps = TrainingCaps(args.max_epochs, args.max_steps, args.max_samples_per_ts)
@@ -230,6 +269,37 @@ def parse_run(args: argparse.Namespace, argv: Sequence[str]) -> RunCommand:
         dry_run=args.dry_run,
         keep_going=args.keep_going,
         report=not args.no_report,
+        ray=ray_options,
+    )
+
+
+def _ray_options(args: argparse.Namespace) -> RayOptions | None:
+    """``--executor ray``'s options, or ``None`` for the local executor.
+
+    Raises
+    ------
+    ValueError
+        If a Ray option is given with ``--executor local``.
+    """
+    given = {
+        "--ray-address": args.ray_address,
+        "--cpus-per-job": args.cpus_per_job,
+        "--gpus-per-job": args.gpus_per_job,
+    }
+    given = {option: value for option, value in given.items() if value is not None}
+    if args.executor == "local":
+        if given:
+            named = ", ".join(
+                f"`{option} {value:g}`" if isinstance(value, float) else f"`{option} {value}`"
+                for option, value in given.items()
+            )
+            raise ValueError(f"{named}: only with `--executor ray` (the executor is `local`).")
+        return None
+    defaults = RayOptions()
+    return RayOptions(
+        address=args.ray_address,
+        cpus_per_job=defaults.cpus_per_job if args.cpus_per_job is None else args.cpus_per_job,
+        gpus_per_job=defaults.gpus_per_job if args.gpus_per_job is None else args.gpus_per_job,
     )
 
 
@@ -244,7 +314,12 @@ def cmd_run(command: RunCommand) -> int:
             done = is_finished(result_path(command.settings.output_dir, job))
             print(f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}  caps={job.caps.to_dict()}")
         return 0
-    summary = run_sweep(jobs, command.settings, keep_going=command.keep_going)
+    if command.ray is None:
+        summary = run_sweep(jobs, command.settings, keep_going=command.keep_going)
+    else:
+        from benchmarks.executors import run_sweep_ray
+
+        summary = run_sweep_ray(jobs, command.settings, command.ray, keep_going=command.keep_going)
     logger.info(
         "Sweep finished: %d run, %d already done, %d failed; results in %s",
         len(summary.completed),
@@ -423,3 +498,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_list(args.data_dir)
     except (ValueError, FileNotFoundError, ImportError) as err:
         parser.exit(2, f"error: {err}\n")
+    except JobFailedError as err:  # the Ray executor has logged the job's error and traceback
+        parser.exit(1, f"error: {err}\n")

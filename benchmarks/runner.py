@@ -367,6 +367,59 @@ class SweepSummary:
     failed: tuple[str, ...]
 
 
+def prepare_data(job: Job, data_dir: Path | None) -> PreparedData:
+    """Read a job's dataset from ``data_dir`` and prepare it for its lookback (splits, train-split scaling)."""
+    from benchmarks.protocol import prepare
+    from benchmarks.registry import read_dataset
+
+    return prepare(read_dataset(get_spec(job.dataset), data_dir), job.lookback)
+
+
+def split_finished(jobs: Sequence[Job], output_dir: Path) -> tuple[list[Job], list[str]]:
+    """The jobs still to run, and the run ids of those whose result file is finished (logged once).
+
+    Parameters
+    ----------
+    jobs
+        The sweep.
+    output_dir
+        Results directory (job files under ``<output_dir>/runs``).
+
+    Returns
+    -------
+    tuple
+        ``(pending jobs, skipped run ids)``, both in the sweep's order.
+    """
+    finished = {job.run_id for job in jobs if is_finished(result_path(output_dir, job))}
+    pending = [job for job in jobs if job.run_id not in finished]
+    skipped = [job.run_id for job in jobs if job.run_id in finished]
+    if skipped:
+        logger.info("Skipping %d finished job(s) of %d.", len(skipped), len(jobs))
+    return pending, skipped
+
+
+def save_result(output_dir: Path, job: Job, result: dict[str, Any]) -> str:
+    """Write a finished job's result file atomically; return its ``mse=... mae=...`` for the progress line.
+
+    Parameters
+    ----------
+    output_dir
+        Results directory.
+    job
+        The job.
+    result
+        Its result record (:func:`run_job`'s).
+
+    Returns
+    -------
+    str
+        The test metrics, formatted for the log.
+    """
+    write_json_atomic(result_path(output_dir, job), result)
+    metrics = result.get("metrics", {})
+    return f"mse={metrics.get('mse', float('nan')):.4f} mae={metrics.get('mae', float('nan')):.4f}"
+
+
 def run_sweep(
     jobs: Sequence[Job],
     settings: RunSettings,
@@ -391,23 +444,16 @@ def run_sweep(
     SweepSummary
         Completed, skipped and failed run ids.
     """
-    from benchmarks.protocol import prepare
-    from benchmarks.registry import read_dataset
-
     completed: list[str] = []
     failed: list[str] = []
     prepared: dict[tuple[str, int], PreparedData] = {}
-    finished = {job.run_id for job in jobs if is_finished(result_path(settings.output_dir, job))}
-    pending = [job for job in jobs if job.run_id not in finished]
-    skipped = [job.run_id for job in jobs if job.run_id in finished]
-    if skipped:
-        logger.info("Skipping %d finished job(s) of %d.", len(skipped), len(jobs))
+    pending, skipped = split_finished(jobs, settings.output_dir)
     sweep_start = time.perf_counter()
     for index, job in enumerate(pending, start=1):
         key = (job.dataset, job.lookback)
         if key not in prepared:
             prepared.clear()  # jobs are dataset-major: keep one dataset in memory
-            prepared[key] = prepare(read_dataset(get_spec(job.dataset), settings.data_dir), job.lookback)
+            prepared[key] = prepare_data(job, settings.data_dir)
         logger.info("[%d/%d] %s (%s) ...", index, len(pending), job.describe(), job.run_id)
         job_start = time.perf_counter()
         try:
@@ -418,18 +464,16 @@ def run_sweep(
             logger.exception("[%d/%d] %s failed", index, len(pending), job.describe())
             failed.append(job.run_id)
             continue
-        write_json_atomic(result_path(settings.output_dir, job), result)
+        metrics = save_result(settings.output_dir, job, result)
         completed.append(job.run_id)
         elapsed = time.perf_counter() - sweep_start
         eta = elapsed / index * (len(pending) - index)
-        metrics = result.get("metrics", {})
         logger.info(
-            "[%d/%d] done in %.0fs: mse=%.4f mae=%.4f (sweep elapsed %.0fs, about %.0fs left)",
+            "[%d/%d] done in %.0fs: %s (sweep elapsed %.0fs, about %.0fs left)",
             index,
             len(pending),
             time.perf_counter() - job_start,
-            metrics.get("mse", float("nan")),
-            metrics.get("mae", float("nan")),
+            metrics,
             elapsed,
             eta,
         )
