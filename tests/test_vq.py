@@ -107,7 +107,8 @@ def test_stages_run_in_order_and_fit_reuses_a_pretrained_tokenizer():
     model = VQTransformerModel(**vq_kwargs())
     model.pretrain(corpus(n_series=4))  # univariate corpus; the target has two variates
     assert list(model.stage_history.values)[:1] == ["tokenizer_loss"]
-    assert list(model.stage_history.values)[-1] == "pretrain_accuracy"
+    assert list(model.stage_history.values)[-1] == "pretrain_epoch_seconds"
+    assert all(seconds > 0 for seconds in model.stage_history.values["tokenizer_epoch_seconds"])
     epochs_before = len(model.stage_history.values["tokenizer_loss"])
     codebook = model.pretrained_state["tokenizer.quantizer.codebook"].clone()
     head = model.pretrained_state["transformer.head.weight"].clone()
@@ -265,3 +266,18 @@ def test_pretrained_weights_of_other_sizes_are_refused(series):
     model.pretrained_state = donor.pretrained_state
     with pytest.raises(ValueError, match="`tokenizer.quantizer.codebook` has shape \\(16, 16\\)"):
         model.fit(series)
+
+
+def test_untrained_model_has_the_same_parameters():
+    model = VQTransformerModel(**vq_kwargs(code_temperature=0.5))
+    clone = model.untrained_model()
+    assert clone.model_params == model.model_params
+    assert clone.config == model.config and clone.tokenizer_epochs == model.tokenizer_epochs
+
+
+def test_same_result_for_repeated_predictions_of_many_copies(series):
+    copies = [series] * 6
+    model = VQTransformerModel(**vq_kwargs(n_epochs=1)).fit(copies)
+    first = model.predict(n=12, series=copies, n_jobs=1)
+    second = model.predict(n=12, series=copies, n_jobs=-1)
+    assert all(a == b for a, b in zip(first, second, strict=True))

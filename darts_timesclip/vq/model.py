@@ -337,7 +337,10 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
         return super().fit(series, past_covariates, future_covariates, val_series, val_past_covariates, *args, **kwargs)
 
     def codebook_usage(self, series: SeriesLike, max_samples_per_ts: int | None = None) -> dict[str, float]:
-        """How many codes the fitted tokenizer uses on the input windows of ``series``.
+        """How many codes the model's tokenizer uses on the windows of ``series``, and how well it reconstructs them.
+
+        The tokenizer is the model's current one: after ``fit`` the fine-tuned one (unless ``enable_finetuning``
+        froze it), after :meth:`pretrain` alone the pretrained one.
 
         Returns
         -------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -65,7 +66,7 @@ class ChannelWindows(Dataset):
 
 @dataclass
 class StageHistory:
-    """Epoch means of a stage's logged values (``{stage}_loss`` and its diagnostics)."""
+    """Epoch means of a stage's logged values (``{stage}_loss`` and its diagnostics) and ``{stage}_epoch_seconds``."""
 
     values: dict[str, list[float]] = field(default_factory=dict)
 
@@ -84,6 +85,7 @@ class _StageModule(pl.LightningModule):
         self.history = history
         self._sums: dict[str, float] = {}
         self._count = 0
+        self._epoch_start = 0.0
 
     def _part(self) -> torch.nn.Module:
         return self.network.tokenizer if self.stage == "tokenizer" else self.network.transformer
@@ -97,6 +99,9 @@ class _StageModule(pl.LightningModule):
 
     def on_train_end(self) -> None:
         self.network.tokenizer.quantizer.updating = False
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         if self.stage == "tokenizer":
@@ -119,6 +124,7 @@ class _StageModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         for name, total in self._sums.items():
             self.history.add(f"{self.stage}_{name}", total / max(self._count, 1))
+        self.history.add(f"{self.stage}_epoch_seconds", time.perf_counter() - self._epoch_start)
         self._sums, self._count = {}, 0
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

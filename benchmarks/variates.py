@@ -1,0 +1,105 @@
+"""How TimesCLIP's training step scales with the number of variates (not a test: it prints measurements).
+
+Usage::
+
+    python -m benchmarks.variates [--variates 7 21 137 321 862] [--batch-size 8] [--backbone compact]
+
+For each variate count ``V`` (7: ETT; 21: Weather; 137: Solar; 321: Electricity; 862: Traffic), a fresh process
+builds the network the Darts model builds for ``V`` target variates (L = 96, H = 96, random weights) and times
+training steps (forward, the forecast and alignment losses, backward, AdamW step) on random windows of that shape,
+the synthetic stand-in of Electricity- and Traffic-shaped data that are not on this machine. Printed per ``V``: the
+median seconds per step (after one warm-up step), the seconds per step without the vision embedding cache (every
+step renders and encodes its charts, as in the first epoch), and the peak resident memory of the process
+(``ru_maxrss``) together with its increase over the same process right before the first step. A Markdown table
+follows, with the memory each added variate costs between consecutive rows: constant when memory grows linearly
+(the first row's includes the optimiser's state, which does not depend on ``V``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from benchmarks.speed import _machine
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def measure(n_variates: int, batch_size: int, backbone: str, steps: int, cache: bool) -> dict:
+    """Time ``steps`` training steps for ``n_variates`` variates in this process (see the module docstring)."""
+    from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
+
+    torch.manual_seed(0)
+    config = TimesCLIPConfig(
+        96, 96, n_targets=n_variates, backbone=backbone, pretrained=False, embedding_cache_mb=1024.0 if cache else 0.0
+    )
+    network = TimesCLIPNetwork(config).train()
+    optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=1e-4)
+    x = torch.randn(batch_size, 96, n_variates).cumsum(dim=1)
+    y = torch.randn(batch_size, 96, n_variates)
+    before = _rss_mb()
+    times = []
+    for _ in range(steps + 1):  # the same windows every step: the cache serves every step after the first
+        start = time.perf_counter()
+        out = network(x, return_alignment=True)
+        loss = torch.nn.functional.mse_loss(out.prediction[..., 0], y)
+        total = network.losses(loss, out.alignment_loss, "train").total
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return {
+        "variates": n_variates,
+        "seconds_per_step": statistics.median(times[1:]),
+        "first_step_seconds": times[0],
+        "peak_rss_mb": _rss_mb(),
+        "rss_before_mb": before,
+    }
+
+
+def _in_subprocess(n_variates: int, batch_size: int, backbone: str, steps: int, cache: bool) -> dict:
+    code = (
+        "import json, sys; from benchmarks.variates import measure; "
+        f"print(json.dumps(measure({n_variates}, {batch_size}, {backbone!r}, {steps}, {cache})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variates", type=int, nargs="+", default=[7, 21, 137, 321, 862])
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--backbone", default="compact")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up step")
+    args = parser.parse_args(argv)
+    print(f"machine: {_machine()}, torch threads: {torch.get_num_threads()}; backbone `{args.backbone}`, random")
+    print(f"weights; batch {args.batch_size} windows of L = 96, H = 96; median of {args.steps} steps after a warm-up\n")
+    print(
+        "| variates | s / step (cache on) | s / step (cache off) | peak RSS (MiB) | RSS increase in training (MiB) "
+        "| MiB per added variate |\n|---|---|---|---|---|---|"
+    )
+    previous = (0, 0.0)
+    for n in args.variates:
+        cached = _in_subprocess(n, args.batch_size, args.backbone, args.steps, True)
+        uncached = _in_subprocess(n, args.batch_size, args.backbone, args.steps, False)
+        increase = uncached["peak_rss_mb"] - uncached["rss_before_mb"]
+        print(
+            f"| {n} | {cached['seconds_per_step']:.2f} | {uncached['seconds_per_step']:.2f} | "
+            f"{uncached['peak_rss_mb']:,.0f} | {increase:,.0f} | {(increase - previous[1]) / (n - previous[0]):.2f} |",
+            flush=True,
+        )
+        previous = (n, increase)
+
+
+if __name__ == "__main__":
+    main()

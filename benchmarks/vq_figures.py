@@ -1,0 +1,135 @@
+"""Figures of ``VQTransformerModel`` on this machine (not a test: it prints measurements).
+
+Usage::
+
+    python -m benchmarks.vq_figures --data-dir ../shared/data [--dataset ETTh1] [--epochs 2] [--windows 4096]
+
+Trains the suite's ``vqtransformer`` configuration on a dataset's train split (L = 96, H = 96, the quick tier's
+budget by default: every stage ``--epochs`` epochs over the most recent ``--windows`` windows) and prints, as
+Markdown tables: parameter counts per part; seconds per epoch of each stage; the tokenizer's codebook usage
+(perplexity, codes used, reconstruction error) on the train and test splits' windows, after the two pretraining
+stages and again after the fine-tune (which, by default, trains the tokenizer's encoder and decoder for the forecast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pytorch_lightning as pl
+import torch
+
+from benchmarks.console import configure_console
+from benchmarks.speed import _machine
+
+
+class _EpochTimer(pl.Callback):
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def vq_figures(dataset: str, data_dir: str | None, epochs: int, windows: int, horizon: int = 96) -> dict:
+    """Train and measure; returns the figures as a dictionary (see the module docstring)."""
+    from benchmarks.models import TrainingCaps, build_model, model_config
+    from benchmarks.protocol import prepare
+    from benchmarks.registry import get_spec, read_dataset
+
+    data = prepare(read_dataset(get_spec(dataset), data_dir), 96)
+    train = data.split_series("train")
+    test = data.series(data.borders.test[0] - 96, data.borders.test[1])
+    timer = _EpochTimer()
+    caps = TrainingCaps(max_epochs=epochs, max_samples_per_ts=windows or None)
+    model = build_model(
+        model_config("vqtransformer", dataset, horizon),
+        lookback=96,
+        horizon=horizon,
+        seed=2021,
+        caps=caps,
+        n_train_windows=windows or len(train),
+        callbacks=[timer],
+        accelerator="cpu",
+    )
+    model.pretrain(train, max_samples_per_ts=caps.max_samples_per_ts)  # stages 1-2, what `fit` would run first
+    pretrained_usage = {
+        "train": model.codebook_usage(train, max_samples_per_ts=caps.max_samples_per_ts),
+        "test": model.codebook_usage(test),
+    }
+    model.fit(train, max_samples_per_ts=caps.max_samples_per_ts)  # the fine-tune only
+    network = model.model.network
+    parts = {
+        "tokenizer (VQ-VAE)": list(network.tokenizer.parameters()),
+        "causal Transformer": list(network.transformer.parameters()),
+        "forecast queries and heads": [
+            network.future_queries,
+            *network.latent_head.parameters(),
+            *network.parameter_head.parameters(),
+        ],
+    }
+    history = model.stage_history.values
+    return {
+        "parameters": {name: sum(p.numel() for p in params) for name, params in parts.items()}
+        | {"total": sum(p.numel() for p in network.parameters())},
+        "epoch_seconds": {
+            "tokenizer": history["tokenizer_epoch_seconds"],
+            "pretrain": history["pretrain_epoch_seconds"],
+            "fine-tune": timer.seconds,
+        },
+        "stage_losses": {
+            key: history[key]
+            for key in (
+                "tokenizer_reconstruction_loss",
+                "tokenizer_perplexity",
+                "tokenizer_codebook_usage",
+                "pretrain_loss",
+                "pretrain_accuracy",
+            )
+        },
+        "codebook": {
+            "train, after stages 1-2": pretrained_usage["train"],
+            "test, after stages 1-2": pretrained_usage["test"],
+            "train, after the fine-tune": model.codebook_usage(train, max_samples_per_ts=caps.max_samples_per_ts),
+            "test, after the fine-tune": model.codebook_usage(test),
+        },
+        "windows_per_epoch": {"fine-tune": min(windows or len(train), len(train) - 96 - horizon + 1)},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    configure_console(verbose=False)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None, help="dataset directory (or $DARTS_TIMESCLIP_DATA)")
+    parser.add_argument("--dataset", default="ETTh1")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of every stage (the quick tier's 2)")
+    parser.add_argument("--windows", type=int, default=4096, help="training windows per series (0: all)")
+    args = parser.parse_args(argv)
+    figures = vq_figures(args.dataset, args.data_dir, args.epochs, args.windows)
+    print(f"machine: {_machine()}, torch threads: {torch.get_num_threads()}")
+    print(f"\n{args.dataset}, L = 96, H = 96, {args.epochs} epochs per stage over {args.windows or 'all'} windows\n")
+    print("| part | parameters |\n|---|---|")
+    for name, value in figures["parameters"].items():
+        print(f"| {name} | {value:,} |")
+    print("\n| stage | seconds per epoch |\n|---|---|")
+    for stage, seconds in figures["epoch_seconds"].items():
+        print(f"| {stage} | {', '.join(f'{s:.0f}' for s in seconds)} |")
+    print("\n| windows | perplexity | codes used | reconstruction MSE (normalised) |\n|---|---|---|---|")
+    for split, usage in figures["codebook"].items():
+        print(
+            f"| {split} | {usage['perplexity']:.1f} | {usage['used']} of {usage['codebook_size']} | "
+            f"{usage['reconstruction_mse']:.3f} |"
+        )
+    losses = figures["stage_losses"]
+    print("\nper epoch (training mode, batch means):")
+    for key, values in losses.items():
+        print(f"- {key}: " + ", ".join(f"{v:.3f}" for v in values))
+    print("(uniform guess of the next code: cross-entropy ln 256 = 5.545)")
+
+
+if __name__ == "__main__":
+    main()
