@@ -3,14 +3,19 @@
 Usage::
 
     python -m benchmarks.speed --data-dir ../shared/data [--windows 2048] [--skip-training]
+    # the GPU figures (full-size ViT-B/16 with random weights, bf16-mixed; charts are channels-last on CUDA)
+    python -m benchmarks.speed --data-dir ../shared/data --device cuda --backbone openai/clip-vit-base-patch16 \
+        --precision bf16-mixed
 
 Prints, as Markdown tables:
 
 1. chart rendering throughput: the batched torch rasteriser against matplotlib drawing into one reused figure
    (``set_ydata`` + ``draw``, the fast matplotlib way), at the compact preset's and ViT-B/16's image sizes;
 2. parameter counts (total / trainable) of TimesCLIP on each backbone preset and on ViT-B/16 with random weights;
-3. training epoch time of the ``compact`` preset on the ETTh1 train split (L = 96, H = 96), with and without
-   the frozen-vision embedding cache.
+3. on ``--device``, with ``--backbone``: charts rendered per second at the backbone's image size and vision-tower
+   images per second (forward, in ``--precision``);
+4. training epoch time of ``--backbone`` (default ``compact``) on the ETTh1 train split (L = 96, H = 96), with and
+   without the frozen-vision embedding cache, on ``--device`` in ``--precision``.
 """
 
 from __future__ import annotations
@@ -91,7 +96,50 @@ class _EpochTimer:
         self.callback = _Callback()
 
 
-def training_figures(data_dir: str | None, windows: int, epochs: int = 2, batch_size: int = 32) -> tuple[str, list]:
+def device_figures(backbone: str, device: str, precision: str, n_images: int = 1024) -> dict[str, float]:
+    """Charts rendered per second and vision-tower images per second on ``device`` (random weights)."""
+    from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
+    from darts_timesclip.network.chart_rendering import minmax_scale
+
+    config = TimesCLIPConfig(96, 96, n_targets=7, backbone=backbone, pretrained=False)
+    tower = TimesCLIPNetwork(config).vision.to(device).eval()
+    gen = torch.Generator().manual_seed(0)
+    rows = minmax_scale(torch.cumsum(torch.randn(n_images, 96, generator=gen), dim=-1)).to(device)
+    colour_index = torch.arange(n_images, device=device) % 10
+    dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float16 if precision.startswith("16") else None
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def rate(fn) -> float:
+        fn()  # warm-up
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        return n_images / (time.perf_counter() - start)
+
+    def encode() -> None:
+        with torch.no_grad(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            tower._encode(rows, colour_index)
+
+    return {
+        "image_size": tower.image_size,
+        "charts_per_second": rate(lambda: tower.render(rows, colour_index)),
+        "encoded_per_second": rate(encode),
+    }
+
+
+def training_figures(
+    data_dir: str | None,
+    windows: int,
+    epochs: int = 2,
+    batch_size: int = 32,
+    backbone: str = "compact",
+    device: str = "cpu",
+    precision: str = "32-true",
+) -> tuple[str, list]:
     from darts import TimeSeries
 
     from benchmarks.callbacks import EpochLog
@@ -116,18 +164,20 @@ def training_figures(data_dir: str | None, windows: int, epochs: int = 2, batch_
         model = TimesCLIPModel(
             lookback,
             horizon,
-            backbone="compact",
+            backbone=backbone,
+            pretrained=False,
             batch_size=batch_size,
             n_epochs=epochs,
             embedding_cache_mb=cache_mb,
             random_state=0,
             pl_trainer_kwargs={
-                "accelerator": "cpu",
+                "accelerator": "gpu" if device.startswith("cuda") else device,
+                "precision": precision,
                 "enable_progress_bar": False,
                 "enable_model_summary": False,
                 "logger": False,
                 "enable_checkpointing": False,
-                "callbacks": [timer.callback, EpochLog(f"compact, cache {'on' if cache_mb else 'off'}")],
+                "callbacks": [timer.callback, EpochLog(f"{backbone}, cache {'on' if cache_mb else 'off'}")],
             },
         )
         # no pinned memory without a GPU (torch warns on every loader otherwise)
@@ -143,6 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=None, help="directory with ETTh1.csv[.gz] (or $DARTS_TIMESCLIP_DATA)")
     parser.add_argument("--windows", type=int, default=0, help="training windows per epoch (0: all)")
     parser.add_argument("--skip-training", action="store_true", help="only rendering and parameter figures")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU figures)")
+    parser.add_argument("--backbone", default="compact", help="backbone of the device and training figures")
+    parser.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on a GPU")
     args = parser.parse_args(argv)
     configure_console(import_lightning=not args.skip_training)
 
@@ -157,9 +210,20 @@ def main(argv: list[str] | None = None) -> None:
     for name, size, total, trainable in parameter_figures():
         print(f"| {name} | {size} | {total / 1e6:.2f} M | {trainable / 1e6:.2f} M |")
 
+    figures = device_figures(args.backbone, args.device, args.precision)
+    print(f"\nOn {args.device}, `{args.backbone}` (random weights), {args.precision}:\n")
+    print("| chart size | charts rendered / s | vision-tower images / s |\n|---|---|---|")
+    print(f"| {figures['image_size']} | {figures['charts_per_second']:,.0f} | {figures['encoded_per_second']:,.0f} |")
+
     if not args.skip_training:
-        what, rows = training_figures(args.data_dir, args.windows or None)
-        print(f"\nTraining epochs, `compact` preset, L=96, H=96, {what}:\n")
+        what, rows = training_figures(
+            args.data_dir,
+            args.windows or None,
+            backbone=args.backbone,
+            device=args.device,
+            precision=args.precision,
+        )
+        print(f"\nTraining epochs, `{args.backbone}`, {args.device}, {args.precision}, L=96, H=96, {what}:\n")
         print("| embedding cache | epoch 1 (s) | later epochs (s) |")
         print("|---|---|---|")
         for cache, times in rows:
