@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 import torch
+from darts import TimeSeries
 from darts.models.forecasting.pl_forecasting_module import PLForecastingModule, io_processor
 from darts.models.forecasting.torch_forecasting_model import PastCovariatesTorchModel
 from darts.utils.data import SequentialTorchTrainingDataset
 from darts.utils.data.torch_datasets.utils import PLModuleInput, PLModuleOutput, TorchTrainingSample
 from darts.utils.serialization import add_safe_globals
 from darts.utils.torch import random_method
+from torch.utils.data import Dataset
 
 from darts_timesclip.checked_model import CheckedInputsMixin, SeriesLike
 from darts_timesclip.likelihoods import parameter_kinds
@@ -262,6 +264,31 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
         logger.info("VQTransformerModel fine-tune: %d of %d parameters trainable.", trainable, total)
         super()._train(trainer, model, datamodule, load_best)
 
+    def _standalone_network(self) -> VQTransformerNetwork:
+        """A one-variate network for stages 1-2 outside ``fit``, starting from :attr:`pretrained_state` if any."""
+        network = VQTransformerNetwork(self.config.replace(n_targets=1))
+        if self.pretrained_state is not None:
+            network.load_pretrained_state(self.pretrained_state)
+        return network
+
+    def _univariate_windows(self, series: list[TimeSeries], max_samples_per_ts: int | None) -> Dataset:
+        """Every variate of every series as univariate ``L + shift + H`` windows (see :class:`ChannelWindows`)."""
+        return concat_windows(
+            ChannelWindows(
+                SequentialTorchTrainingDataset(
+                    ts.univariate_component(i),
+                    input_chunk_length=self.input_chunk_length,
+                    output_chunk_length=self.output_chunk_length,
+                    output_chunk_shift=self.output_chunk_shift,
+                    max_samples_per_ts=max_samples_per_ts,
+                    use_static_covariates=False,
+                ),
+                self.output_chunk_shift,
+            )
+            for ts in series
+            for i in range(ts.n_components)
+        )
+
     @random_method
     def pretrain(
         self,
@@ -297,44 +324,11 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
             raise ValueError("`series` is empty: `pretrain` needs at least one series.")
         window = self.input_chunk_length + self.output_chunk_shift + self.output_chunk_length
         self._check_inputs(series, None, window, "one pretraining window", check_trained=False)
-        univariate = [ts.univariate_component(i) for ts in series_list for i in range(ts.n_components)]
-        windows = concat_windows(
-            ChannelWindows(
-                SequentialTorchTrainingDataset(
-                    ts,
-                    input_chunk_length=self.input_chunk_length,
-                    output_chunk_length=self.output_chunk_length,
-                    output_chunk_shift=self.output_chunk_shift,
-                    max_samples_per_ts=max_samples_per_ts,
-                    use_static_covariates=False,
-                ),
-                self.output_chunk_shift,
-            )
-            for ts in univariate
-        )
-        if self.model is not None:
-            network = self.model.network
-        else:
-            network = VQTransformerNetwork(self.config.replace(n_targets=1))
-            if self.pretrained_state is not None:
-                network.load_pretrained_state(self.pretrained_state)
+        windows = self._univariate_windows(series_list, max_samples_per_ts)
+        network = self.model.network if self.model is not None else self._standalone_network()
         self._run_stages(network, windows, force=True)
         self.pretrained_state = network.pretrained_state()
         return self
-
-    def fit(
-        self,
-        series: SeriesLike,
-        past_covariates: SeriesLike | None = None,
-        future_covariates: SeriesLike | None = None,
-        val_series: SeriesLike | None = None,
-        val_past_covariates: SeriesLike | None = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> VQTransformerModel:
-        """Run the stages that have not run yet (tokenizer, pretrain), then fine-tune; see
-        :meth:`TorchForecastingModel.fit`. Rejects NaN / inf and too-short series."""
-        return super().fit(series, past_covariates, future_covariates, val_series, val_past_covariates, *args, **kwargs)
 
     def codebook_usage(self, series: SeriesLike, max_samples_per_ts: int | None = None) -> dict[str, float]:
         """How many codes the model's tokenizer uses on the windows of ``series``, and how well it reconstructs them.
@@ -348,30 +342,12 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
             ``perplexity`` (the effective number of codes, ``exp`` of the code entropy), ``used`` (codes used at
             least once), ``codebook_size`` and ``reconstruction_mse`` (normalised scale).
         """
-        network = self.model.network if self.model is not None else None
-        if network is None and self.pretrained_state is not None:
-            network = VQTransformerNetwork(self.config.replace(n_targets=1))
-            network.load_pretrained_state(self.pretrained_state)
-        if network is None:
+        if self.model is None and self.pretrained_state is None:
             raise ValueError("`codebook_usage` needs a fitted or pretrained model; call `fit()` or `pretrain()` first.")
         window = self.input_chunk_length + self.output_chunk_shift + self.output_chunk_length
         self._check_inputs(series, None, window, "one window", check_trained=False)
-        datasets = [
-            ChannelWindows(
-                SequentialTorchTrainingDataset(
-                    ts.univariate_component(i),
-                    input_chunk_length=self.input_chunk_length,
-                    output_chunk_length=self.output_chunk_length,
-                    output_chunk_shift=self.output_chunk_shift,
-                    max_samples_per_ts=max_samples_per_ts,
-                    use_static_covariates=False,
-                ),
-                self.output_chunk_shift,
-            )
-            for ts in as_series_list(series)
-            for i in range(ts.n_components)
-        ]
-        windows = concat_windows(datasets)
+        network = self.model.network if self.model is not None else self._standalone_network()
+        windows = self._univariate_windows(as_series_list(series), max_samples_per_ts)
         parameter = next(network.parameters())
         counts = torch.zeros(self.config.codebook_size, dtype=torch.float64)
         squared_error, n_values = 0.0, 0
