@@ -27,13 +27,21 @@ SeriesLike = TimeSeries | Sequence[TimeSeries]
 class CheckedInputsMixin:
     """Checked ``fit`` / ``predict`` / ``historical_forecasts`` / ``*_from_dataset`` for a Darts torch model.
 
-    Also keeps the component names of the training series (:attr:`target_components`,
-    :attr:`past_covariate_components`) for services and exports. Subclasses may override
-    :meth:`_prepare_for_dataset` to derive settings from the training data before the network is built.
+    Both models are multivariate and take no static covariates. Also keeps the component names of the training
+    series (:attr:`target_components`, :attr:`past_covariate_components`) for services and exports. Subclasses may
+    override :meth:`_prepare_for_dataset` to derive settings from the training data before the network is built.
     """
 
     target_components: list[str] | None = None
     past_covariate_components: list[str] | None = None
+
+    @property
+    def supports_static_covariates(self) -> bool:
+        return False  # the networks see targets and past covariates only
+
+    @property
+    def supports_multivariate(self) -> bool:
+        return True
 
     def _prepare_for_dataset(self, train_dataset: Any) -> None:
         """Hook called by ``fit_from_dataset`` before training (nothing by default)."""

@@ -137,14 +137,6 @@ class TimesCLIPModel(CheckedInputsMixin, PastCovariatesTorchModel):
         state.setdefault("past_covariate_components", None)
         super().__setstate__(state)
 
-    @property
-    def supports_static_covariates(self) -> bool:
-        return False
-
-    @property
-    def supports_multivariate(self) -> bool:
-        return True
-
     def _create_model(self, train_sample: TorchTrainingSample) -> _TimesCLIPModule:
         n_targets = train_sample.past_target.shape[1]
         config = self.config.replace(n_targets=n_targets)

@@ -55,13 +55,28 @@ def corpus(n_series: int = 12, length: int = 200) -> list[TimeSeries]:
         ({"dropout": 1.0}, r"`dropout` must lie in \[0.0, 1.0\)"),
         ({"code_temperature": 0.0}, "`code_temperature` must be a finite number > 0"),
         ({"tokenizer_epochs": -1}, "`tokenizer_epochs` must be a non-negative integer"),
-        ({"pretrain_lr": 0.0}, "`pretrain_lr` must be > 0"),
+        ({"pretrain_lr": 0.0}, "`pretrain_lr` must be a finite number > 0"),
         ({"use_reversible_instance_norm": True}, "`use_reversible_instance_norm` must be False"),
     ],
 )
 def test_bad_hyperparameters_are_named(overrides, message):
     with pytest.raises(ValueError, match=message):
         VQTransformerModel(**vq_kwargs(**overrides))
+
+
+def test_hyperparameters_live_in_one_documented_config():
+    public = VQTransformerConfig.public_parameters()
+    assert {"tokenizer_epochs", "pretrain_lr", "codebook_size", "d_model", "code_temperature"} <= set(public)
+    assert "n_targets" not in public and "parameter_kinds" not in public  # set from the data / the likelihood
+    doc = VQTransformerModel.__init__.__doc__
+    assert "{vq_parameters}" not in doc
+    for name in public:
+        assert f"\n        {name}\n            " in doc, name
+    model = VQTransformerModel(**vq_kwargs(codebook_size=32, pretrain_lr=5e-3, batch_size=7))
+    assert model.config.codebook_size == 32 and model.config.pretrain_lr == 5e-3
+    assert model.batch_size == 7  # Darts' arguments still reach Darts
+    with pytest.raises(ValueError, match=r"has no args/kwargs `\['codebook'\]`"):
+        VQTransformerModel(**vq_kwargs(codebook=32))
 
 
 def test_unsupported_likelihood_is_named():
@@ -272,7 +287,7 @@ def test_untrained_model_has_the_same_parameters():
     model = VQTransformerModel(**vq_kwargs(code_temperature=0.5))
     clone = model.untrained_model()
     assert clone.model_params == model.model_params
-    assert clone.config == model.config and clone.tokenizer_epochs == model.tokenizer_epochs
+    assert clone.config == model.config and clone.config.code_temperature == 0.5
 
 
 def test_same_result_for_repeated_predictions_of_many_copies(series):

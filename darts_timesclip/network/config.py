@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from darts_timesclip.backbones.loading import DEFAULT_BACKBONE, resolve_backbone
+from darts_timesclip.config_options import DocumentedConfig, document_parameters, option
 from darts_timesclip.network.image_encodings import IMAGE_ENCODINGS
 from darts_timesclip.network.normalization import PARAMETER_KINDS
 from darts_timesclip.network.patching import num_patches
@@ -29,13 +29,8 @@ CONFIG_VERSION = 2
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _option(default: Any, doc: str, public: bool = True) -> Any:
-    """A config field with its documentation (``public``: an argument of both wrappers)."""
-    return field(default=default, metadata={"doc": doc, "public": public})
-
-
 @dataclass(frozen=True)
-class TimesCLIPConfig:
+class TimesCLIPConfig(DocumentedConfig):
     """Hyperparameters of :class:`~darts_timesclip.network.TimesCLIPNetwork`.
 
     Built by the wrappers from their arguments (``TimesCLIPModel``, the pytorch-forecasting ``TimesCLIP``), or
@@ -68,74 +63,74 @@ class TimesCLIPConfig:
     output_chunk_length: int
     n_targets: int = 1
     parameter_kinds: tuple[str, ...] = ("location",)
-    backbone: str = _option(
+    backbone: str = option(
         DEFAULT_BACKBONE,
         "CLIP backbone: a hub id, a local directory saved with ``CLIPModel.save_pretrained``, or a random-weight "
         'preset (``"compact"``, a CPU-sized model; ``"tiny"``, for tests). '
         'Default: ``"openai/clip-vit-base-patch16"``, the paper\'s.',
     )
-    pretrained: bool | None = _option(
+    pretrained: bool | None = option(
         None,
         "Load the backbone's pretrained weights (``True``) or use its architecture with random weights "
         "(``False``). Default: ``None``, pretrained for hub ids and directories, random for presets.",
     )
-    patch_length: int = _option(16, "Length of the patches of the numeric view.")
-    patch_stride: int = _option(8, "Step between patches (at most ``patch_length``).")
-    use_vision: bool = _option(True, "Use the chart (vision) view.")
-    use_numeric: bool = _option(
+    patch_length: int = option(16, "Length of the patches of the numeric view.")
+    patch_stride: int = option(8, "Step between patches (at most ``patch_length``).")
+    use_vision: bool = option(True, "Use the chart (vision) view.")
+    use_numeric: bool = option(
         True,
         "Use the numeric (text-tower) view. ``False`` is the vision-only ablation: each variate is forecast from "
         "its image token (needs ``use_vision=True`` and ``use_alignment=False``).",
     )
-    use_alignment: bool = _option(True, "Add the contrastive alignment loss between the two views (needs both views).")
-    alignment: str = _option(
+    use_alignment: bool = option(True, "Add the contrastive alignment loss between the two views (needs both views).")
+    alignment: str = option(
         "variate",
         "What the contrastive loss aligns: ``\"variate\"``, each variate's chart with its numbers (the batch's "
         "other windows as negatives; the paper's); ``\"sample\"``, a window's variates pooled, one ``[B, B]`` "
         'similarity; ``"hybrid"``, ``alignment_mix`` x variate + (1 - ``alignment_mix``) x global, where global '
         "aligns the concatenated variates of a window.",
     )
-    alignment_mix: float = _option(0.5, 'Share of the per-variate loss in ``alignment="hybrid"`` (in [0, 1]).')
-    use_variate_selection: bool = _option(
+    alignment_mix: float = option(0.5, 'Share of the per-variate loss in ``alignment="hybrid"`` (in [0, 1]).')
+    use_variate_selection: bool = option(
         True,
         "Use the variate-selection block; without it each variate's summary token (plus its image embedding) "
         "feeds the generator directly.",
     )
-    alignment_weight: float | str = _option(
+    alignment_weight: float | str = option(
         0.1,
         "Weight of the alignment loss: loss = forecast loss + ``alignment_weight`` x alignment loss (paper: 0.1); "
         'or ``"auto"``: both losses weighted by learnt homoscedastic uncertainties (Kendall et al., 2018), the '
         "alignment's weight relative to the forecast's kept at 0.01 or more, and logged as "
         "``{stage}_alignment_weight``.",
     )
-    temperature: float = _option(0.07, "Initial temperature of the contrastive loss (learnt; CLIP's start).")
-    freeze_vision: bool = _option(
+    temperature: float = option(0.07, "Initial temperature of the contrastive loss (learnt; CLIP's start).")
+    freeze_vision: bool = option(
         True, "Keep the CLIP vision tower frozen (paper). Only a frozen tower caches its embeddings."
     )
-    text_tower_lr: float = _option(
+    text_tower_lr: float = option(
         1e-4,
         "Learning rate of the pretrained text transformer; every other trainable parameter uses the wrapper's "
         "learning rate (paper: 1e-4 against 1e-3).",
     )
-    cosine_schedule: bool = _option(
+    cosine_schedule: bool = option(
         True,
         "Decay every learning rate to 0 by a per-step cosine over all training steps, where the wrapper has no "
         "scheduler of its own (Darts: no ``lr_scheduler_cls``).",
     )
-    dropout: float = _option(0.1, "Dropout of the variate selection and the generator.")
-    embedding_cache_mb: float = _option(
+    dropout: float = option(0.1, "Dropout of the variate selection and the generator.")
+    embedding_cache_mb: float = option(
         1024.0, "Memory bound, in MiB, of the cache of frozen vision embeddings (per chart); ``0`` disables it."
     )
-    vision_chunk_size: int = _option(
+    vision_chunk_size: int = option(
         256, "Charts rendered and encoded per pass; lower it for many variates on a small GPU."
     )
-    image_encoding: str = _option(
+    image_encoding: str = option(
         "line",
         "How the vision tower sees a window: ``\"line\"``, a line chart in the variate's colour (the paper's); "
         '``"gasf"`` / ``"gadf"``, Gramian angular summation / difference fields; ``"periodic"``, '
         "VisionTS' grid of the window folded by its ``period``.",
     )
-    period: int | None = _option(
+    period: int | None = option(
         None,
         'Period of the ``"periodic"`` encoding, in time steps. ``None``: the Darts model derives it from the '
         "training series' frequency (24 for hourly data, 7 for daily, ...); the network itself needs it set.",
@@ -300,34 +295,6 @@ class TimesCLIPConfig:
         values["parameter_kinds"] = tuple(values.get("parameter_kinds", ("location",)))
         return cls(**values, argument_names=argument_names)
 
-    # ------------------------------------------------------------------------------------------ wrappers
-    @classmethod
-    def public_parameters(cls) -> tuple[str, ...]:
-        """Names of the fields that both wrappers take as keyword arguments."""
-        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("public"))
-
-    @classmethod
-    def split_kwargs(cls, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split a wrapper's ``**kwargs`` into config values and the rest."""
-        public = set(cls.public_parameters())
-        ours = {k: v for k, v in kwargs.items() if k in public}
-        rest = {k: v for k, v in kwargs.items() if k not in public}
-        return ours, rest
-
-    @classmethod
-    def parameters_doc(cls, indent: int = 0) -> str:
-        """The numpydoc ``Parameters`` entries of the public fields, with their defaults."""
-        entries = []
-        for f in dataclasses.fields(cls):
-            if not f.metadata.get("public"):
-                continue
-            doc = f.metadata["doc"]
-            if "Default:" not in doc:
-                doc += f" Default: ``{f.default!r}``."
-            body = textwrap.fill(doc, width=112, initial_indent="    ", subsequent_indent="    ")
-            entries.append(f"{f.name}\n{body}")
-        return textwrap.indent("\n".join(entries), " " * indent).lstrip()
-
 
 #: The paper, as both wrappers' docstrings cite it (``[1]_``).
 REFERENCES = """References
@@ -341,16 +308,9 @@ def document_config_parameters(func: _F) -> _F:
 
     The wrappers' public docstrings share the config's parameter entries and the paper's reference this way.
     """
-    if func.__doc__:
-        for marker, text in (
-            ("{timesclip_parameters}", TimesCLIPConfig.parameters_doc()),
-            ("{timesclip_references}", REFERENCES),
-        ):
-            line = next((line for line in func.__doc__.splitlines() if marker in line), None)
-            if line is not None:
-                indent = len(line) - len(line.lstrip())
-                func.__doc__ = func.__doc__.replace(marker, textwrap.indent(text, " " * indent).lstrip())
-    return func
+    return document_parameters(
+        {"{timesclip_parameters}": TimesCLIPConfig.parameters_doc, "{timesclip_references}": lambda: REFERENCES}
+    )(func)
 
 
 def _is_real(value: Any) -> bool:

@@ -7,16 +7,21 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from darts_timesclip.config_options import DocumentedConfig, option
 from darts_timesclip.network.normalization import PARAMETER_KINDS
 
 
 @dataclass(frozen=True)
-class VQTransformerConfig:
+class VQTransformerConfig(DocumentedConfig):
     """Hyperparameters of :class:`~darts_timesclip.vq.VQTransformerNetwork`.
 
     The defaults are the original scripts' (codebook 256, compression 4, ``d_model`` 128, 3 layers, 8 heads,
     ``d_ff`` 256, dropout 0.1); their context of 512 steps became 128 tokens, the long-horizon protocol's 96 steps
     become 24. The code and hidden widths (64, 128) are TOTEM's (Talukder et al. 2024).
+
+    Built by :class:`~darts_timesclip.vq.VQTransformerModel` from its arguments, or directly for the pure-torch
+    network. Every value is checked when the config is created; an invalid one raises a ``ValueError`` that names
+    the parameter and the value.
 
     Parameters
     ----------
@@ -32,24 +37,7 @@ class VQTransformerConfig:
         Past-covariate variates; they inform the forecast of every target through one linear projection.
     parameter_kinds
         How each forecast parameter returns to scale (``"location"`` or ``"softplus_scale"``), one per parameter.
-    codebook_size
-        Number of codes ``K``.
-    compression
-        Time steps per token: a power of two (1 keeps every step).
-    code_dim
-        Width of a code vector.
-    tokenizer_hidden
-        Channels of the tokenizer's convolutions.
-    commitment_weight
-        Weight of the commitment loss (VQ-VAE's beta).
-    ema_decay
-        Decay of the exponential moving averages that update the codebook.
-    dead_code_threshold
-        A code whose moving-average count falls below this is restarted on a random encoder output.
-    d_model, n_layers, n_heads, d_ff, dropout
-        The causal Transformer.
-    code_temperature
-        Temperature of the softmax over codes that turns the Transformer's forecast logits into code vectors.
+    {parameters}
     """
 
     input_chunk_length: int
@@ -58,19 +46,26 @@ class VQTransformerConfig:
     n_targets: int = 0
     n_past_covariates: int = 0
     parameter_kinds: tuple[str, ...] = ("location",)
-    codebook_size: int = 256
-    compression: int = 4
-    code_dim: int = 64
-    tokenizer_hidden: int = 128
-    commitment_weight: float = 0.25
-    ema_decay: float = 0.99
-    dead_code_threshold: float = 1.0
-    d_model: int = 128
-    n_layers: int = 3
-    n_heads: int = 8
-    d_ff: int = 256
-    dropout: float = 0.1
-    code_temperature: float = 1.0
+    tokenizer_epochs: int = option(5, "Epochs of the tokenizer stage (the network ignores it; the model runs it).")
+    pretrain_epochs: int = option(5, "Epochs of the Transformer's next-token pretraining (run by the model).")
+    pretrain_lr: float = option(1e-3, "Learning rate of the tokenizer and pretraining stages (AdamW).")
+    codebook_size: int = option(256, "Number of codes ``K`` (at least 2).")
+    compression: int = option(4, "Time steps per token: a power of two (1 keeps every step).")
+    code_dim: int = option(64, "Width of a code vector.")
+    tokenizer_hidden: int = option(128, "Channels of the tokenizer's convolutions.")
+    commitment_weight: float = option(0.25, "Weight of the VQ-VAE commitment loss (beta).")
+    ema_decay: float = option(0.99, "Decay of the exponential moving averages that update the codebook.")
+    dead_code_threshold: float = option(
+        1.0, "A code whose moving-average count falls below this is restarted on a random encoder output."
+    )
+    d_model: int = option(128, "Width of the causal Transformer (divisible by ``n_heads``).")
+    n_layers: int = option(3, "Layers of the Transformer.")
+    n_heads: int = option(8, "Attention heads of the Transformer.")
+    d_ff: int = option(256, "Width of the Transformer's feed-forward layers.")
+    dropout: float = option(0.1, "Dropout of the Transformer (in [0, 1)).")
+    code_temperature: float = option(
+        1.0, "Temperature of the softmax over codes that turns the Transformer's forecast logits into code vectors."
+    )
 
     def __post_init__(self) -> None:
         positive = (
@@ -89,7 +84,7 @@ class VQTransformerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
-        for name in ("output_chunk_shift", "n_targets", "n_past_covariates"):
+        for name in ("output_chunk_shift", "n_targets", "n_past_covariates", "tokenizer_epochs", "pretrain_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"`{name}` must be a non-negative integer, got `{value!r}`.")
@@ -107,6 +102,9 @@ class VQTransformerConfig:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"`{name}` must be a finite number >= 0, got `{value}`.")
+        lr = self.pretrain_lr
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"`pretrain_lr` must be a finite number > 0, got `{self.pretrain_lr!r}`.")
         if not (self.code_temperature > 0 and math.isfinite(self.code_temperature)):
             raise ValueError(f"`code_temperature` must be a finite number > 0, got `{self.code_temperature}`.")
         kinds = tuple(self.parameter_kinds)
@@ -148,6 +146,7 @@ class VQTransformerConfig:
         values["parameter_kinds"] = tuple(values.get("parameter_kinds", ("location",)))
         return cls(**values)
 
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))
+
+VQTransformerConfig.__doc__ = VQTransformerConfig.__doc__.replace(
+    "{parameters}", VQTransformerConfig.parameters_doc(indent=4)
+)

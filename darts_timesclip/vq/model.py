@@ -16,6 +16,7 @@ from darts.utils.torch import random_method
 from torch.utils.data import Dataset
 
 from darts_timesclip.checked_model import CheckedInputsMixin, SeriesLike
+from darts_timesclip.config_options import document_parameters
 from darts_timesclip.likelihoods import parameter_kinds
 from darts_timesclip.validation import as_series_list
 from darts_timesclip.vq.config import VQTransformerConfig
@@ -23,16 +24,6 @@ from darts_timesclip.vq.network import VQTransformerNetwork
 from darts_timesclip.vq.stages import STAGES, ChannelWindows, StageHistory, concat_windows, run_stage
 
 logger = logging.getLogger(__name__)
-
-#: Constructor arguments that are network hyperparameters (the rest go to Darts).
-_CONFIG_ARGUMENTS = frozenset(VQTransformerConfig.field_names()) - {
-    "input_chunk_length",
-    "output_chunk_length",
-    "output_chunk_shift",
-    "n_targets",
-    "n_past_covariates",
-    "parameter_kinds",
-}
 
 
 class _VQTransformerModule(PLForecastingModule):
@@ -58,27 +49,12 @@ class _VQTransformerModule(PLForecastingModule):
 
 
 class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
+    @document_parameters({"{vq_parameters}": VQTransformerConfig.parameters_doc})
     def __init__(
         self,
         input_chunk_length: int,
         output_chunk_length: int,
         output_chunk_shift: int = 0,
-        tokenizer_epochs: int = 5,
-        pretrain_epochs: int = 5,
-        pretrain_lr: float = 1e-3,
-        codebook_size: int = 256,
-        compression: int = 4,
-        code_dim: int = 64,
-        tokenizer_hidden: int = 128,
-        commitment_weight: float = 0.25,
-        ema_decay: float = 0.99,
-        dead_code_threshold: float = 1.0,
-        d_model: int = 128,
-        n_layers: int = 3,
-        n_heads: int = 8,
-        d_ff: int = 256,
-        dropout: float = 0.1,
-        code_temperature: float = 1.0,
         **kwargs: Any,
     ) -> None:
         """A VQ-VAE tokenizer and a causal Transformer pretrained on its codes, fine-tuned to forecast.
@@ -115,38 +91,7 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
             Number of time steps forecast at once.
         output_chunk_shift
             Steps between the end of the input window and the start of the forecast. Default: ``0``.
-        tokenizer_epochs
-            Epochs of the tokenizer stage. Default: ``5``.
-        pretrain_epochs
-            Epochs of the Transformer's next-token pretraining. Default: ``5``.
-        pretrain_lr
-            Learning rate of stages 1 and 2 (AdamW). Default: ``1e-3``.
-        codebook_size
-            Number of codes. Default: ``256``.
-        compression
-            Time steps per token, a power of two. Default: ``4``.
-        code_dim
-            Width of a code vector. Default: ``64``.
-        tokenizer_hidden
-            Channels of the tokenizer's convolutions. Default: ``128``.
-        commitment_weight
-            Weight of the VQ-VAE commitment loss. Default: ``0.25``.
-        ema_decay
-            Decay of the codebook's moving averages. Default: ``0.99``.
-        dead_code_threshold
-            Moving-average count below which a code is restarted. Default: ``1.0``.
-        d_model
-            Width of the Transformer. Default: ``128``.
-        n_layers
-            Transformer layers. Default: ``3``.
-        n_heads
-            Attention heads. Default: ``8``.
-        d_ff
-            Width of the feed-forward layers. Default: ``256``.
-        dropout
-            Dropout of the Transformer. Default: ``0.1``.
-        code_temperature
-            Temperature of the softmax over codes in the forecast. Default: ``1.0``.
+        {vq_parameters}
         **kwargs
             Every other argument of :class:`darts.models.forecasting.torch_forecasting_model.TorchForecastingModel`
             (``batch_size``, ``n_epochs``, ``loss_fn``, ``likelihood``, ``optimizer_kwargs``,
@@ -170,9 +115,8 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
         >>> model.fit(series)  # doctest: +SKIP
         >>> forecast = model.predict(96)  # doctest: +SKIP
         """
-        darts_params = {k: v for k, v in self.model_params.items() if k not in _CONFIG_ARGUMENTS}
-        for name in ("tokenizer_epochs", "pretrain_epochs", "pretrain_lr"):
-            darts_params.pop(name, None)
+        config_kwargs, _ = VQTransformerConfig.split_kwargs(kwargs)
+        darts_params = {k: v for k, v in self.model_params.items() if k not in config_kwargs}
         super().__init__(**self._extract_torch_model_params(**darts_params))
         self.pl_module_params = self._extract_pl_module_params(**darts_params)
         if kwargs.get("use_reversible_instance_norm"):
@@ -185,34 +129,19 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
                 "head of VQTransformerModel must be fine-tuned. Freeze parts instead, e.g. "
                 "`enable_finetuning={'freeze': ['network.tokenizer.*']}`."
             )
-        for name, value in (("tokenizer_epochs", tokenizer_epochs), ("pretrain_epochs", pretrain_epochs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` must be a non-negative integer, got `{value!r}`.")
-        if not pretrain_lr > 0:
-            raise ValueError(f"`pretrain_lr` must be > 0, got `{pretrain_lr}`.")
-        self.tokenizer_epochs = tokenizer_epochs
-        self.pretrain_epochs = pretrain_epochs
-        self.pretrain_lr = pretrain_lr
-        #: Every network hyperparameter; the variate counts are set from the training series.
+        #: Every hyperparameter of the network and its pretraining stages; the variate counts are set from the
+        #: training series in ``_create_model``.
         self.config = VQTransformerConfig(
             input_chunk_length=input_chunk_length,
             output_chunk_length=output_chunk_length,
             output_chunk_shift=output_chunk_shift,
             parameter_kinds=parameter_kinds(self.likelihood, "VQTransformerModel"),
-            **{k: v for k, v in self.model_params.items() if k in _CONFIG_ARGUMENTS},
+            **config_kwargs,
         )
         #: Epoch means of the tokenizer and pretraining stages' logged values, in the order they ran.
         self.stage_history = StageHistory()
         #: Weights from :meth:`pretrain` that the network built by ``fit`` starts from (``None`` without).
         self.pretrained_state: dict[str, torch.Tensor] | None = None
-
-    @property
-    def supports_static_covariates(self) -> bool:
-        return False
-
-    @property
-    def supports_multivariate(self) -> bool:
-        return True
 
     def _create_model(self, train_sample: TorchTrainingSample) -> _VQTransformerModule:
         covariates = train_sample.past_covariates
@@ -232,7 +161,7 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
         return int(torch.randint(0, 2**31 - 1, (1,)))
 
     def _run_stages(self, network: VQTransformerNetwork, windows: Any, force: bool) -> None:
-        epochs = {"tokenizer": self.tokenizer_epochs, "pretrain": self.pretrain_epochs}
+        epochs = {"tokenizer": self.config.tokenizer_epochs, "pretrain": self.config.pretrain_epochs}
         for i, stage in enumerate(STAGES):
             if bool(network.stages_done[i]) and not force:
                 continue
@@ -242,7 +171,7 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
                 windows,
                 epochs=epochs[stage],
                 batch_size=self.batch_size,
-                lr=self.pretrain_lr,
+                lr=self.config.pretrain_lr,
                 trainer_kwargs=self.trainer_params,
                 history=self.stage_history,
                 seed=self._stage_seed(),
