@@ -75,6 +75,58 @@ def make_signal_series(length: int = 240):
     return TimeSeries.from_times_and_values(index, values.astype(np.float32), columns=["a", "b"])
 
 
+#: The held-out benchmark on ``make_signal_series``: windows of 24 -> 6 steps; the first 180 of 240 points train,
+#: the rest give 30 held-out windows at stride 1.
+IN_LEN, OUT_LEN = 24, 6
+TRAIN_END = 180
+
+
+def _location(forecast, likelihood):
+    """The location parameter of each target component of a likelihood-parameter forecast."""
+    if likelihood is None:
+        return forecast.values()
+    n_params = likelihood.num_parameters
+    from darts.utils.likelihood_models import QuantileRegression
+
+    if isinstance(likelihood, QuantileRegression):
+        return forecast.values()[:, n_params // 2 :: n_params]  # the median
+    return forecast.values()[:, ::n_params]  # mu
+
+
+def held_out_mse(forecasts, series, likelihood=None) -> float:
+    """Mean over ``forecasts`` of each one's MSE (of its location parameter) against ``series``."""
+    return float(
+        np.mean([np.mean((_location(f, likelihood) - series.slice_intersect(f).values()) ** 2) for f in forecasts])
+    )
+
+
+def signal_benchmark():
+    """``(train, held_out, naive_mse)`` of the held-out benchmark (naive: the last value repeated)."""
+    from darts.models import NaiveSeasonal
+
+    series = make_signal_series()
+    held_out = series[TRAIN_END - IN_LEN :]
+    naive = NaiveSeasonal(K=1).historical_forecasts(
+        held_out, start=IN_LEN, forecast_horizon=OUT_LEN, retrain=True, last_points_only=False, verbose=False
+    )
+    return series[:TRAIN_END], held_out, held_out_mse(naive, series)
+
+
+def held_out_ratio(model, held_out, naive_mse, likelihood=None, past_covariates=None) -> float:
+    """A fitted model's MSE over every held-out window (its median or mean), as a multiple of the naive one's."""
+    forecasts = model.historical_forecasts(
+        held_out,
+        past_covariates=past_covariates,
+        start=IN_LEN,
+        forecast_horizon=OUT_LEN,
+        retrain=False,
+        last_points_only=False,
+        predict_likelihood_parameters=likelihood is not None,
+        verbose=False,
+    )
+    return held_out_mse(forecasts, make_signal_series(), likelihood) / naive_mse
+
+
 def air_passengers():
     """AirPassengers as a float32 monthly series."""
     from darts import TimeSeries

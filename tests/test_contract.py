@@ -20,10 +20,13 @@ from darts.models import NaiveSeasonal
 from darts.utils.likelihood_models import GaussianLikelihood, LaplaceLikelihood, QuantileRegression
 
 from darts_timesclip import TimesCLIPModel
-from tests._helpers import LossHistory, air_passengers, make_signal_series, model_kwargs
-
-IN_LEN, OUT_LEN = 24, 6
-TRAIN_END = 180  # of 240 points: 30 held-out windows at stride 1
+from tests._helpers import (
+    OUT_LEN,
+    LossHistory,
+    air_passengers,
+    held_out_ratio,
+    model_kwargs,
+)
 
 #: name -> (TimesCLIPModel arguments, ceiling on MSE / naive MSE). Observed on this project's 2-core CPU after three
 #: epochs: 0.06-0.10 for the point rows, 0.11 (quantiles) to 0.22 (Gaussian) for the likelihoods; the ceilings leave
@@ -48,32 +51,6 @@ CONFIGURATIONS = {
 }
 
 
-def _location(forecast, likelihood):
-    """The location parameter of each target component of a likelihood-parameter forecast."""
-    if likelihood is None:
-        return forecast.values()
-    n_params = likelihood.num_parameters
-    if isinstance(likelihood, QuantileRegression):
-        return forecast.values()[:, n_params // 2 :: n_params]  # the median
-    return forecast.values()[:, ::n_params]  # mu
-
-
-def _mse(forecasts, series, likelihood=None) -> float:
-    return float(
-        np.mean([np.mean((_location(f, likelihood) - series.slice_intersect(f).values()) ** 2) for f in forecasts])
-    )
-
-
-@pytest.fixture(scope="module")
-def signal():
-    series = make_signal_series()
-    held_out = series[TRAIN_END - IN_LEN :]
-    naive = NaiveSeasonal(K=1).historical_forecasts(
-        held_out, start=IN_LEN, forecast_horizon=OUT_LEN, retrain=True, last_points_only=False, verbose=False
-    )
-    return series[:TRAIN_END], held_out, _mse(naive, series)
-
-
 @pytest.mark.parametrize("name", list(CONFIGURATIONS))
 def test_configuration_learns_and_beats_the_naive_forecast(name, signal, quiet_trainer):
     overrides, ceiling = CONFIGURATIONS[name]
@@ -88,17 +65,7 @@ def test_configuration_learns_and_beats_the_naive_forecast(name, signal, quiet_t
     assert len(history.losses) == 3
     assert history.losses[-1] < history.losses[0], f"{name}: training did not lower the loss {history.losses}"
 
-    likelihood = overrides.get("likelihood")
-    forecasts = model.historical_forecasts(
-        held_out,
-        start=IN_LEN,
-        forecast_horizon=OUT_LEN,
-        retrain=False,
-        last_points_only=False,
-        predict_likelihood_parameters=likelihood is not None,
-        verbose=False,
-    )
-    ratio = _mse(forecasts, make_signal_series(), likelihood) / naive_mse
+    ratio = held_out_ratio(model, held_out, naive_mse, overrides.get("likelihood"))
     assert ratio < ceiling, f"{name}: MSE is {ratio:.3f} x the naive forecast's (ceiling {ceiling})"
 
 

@@ -7,14 +7,21 @@ import pandas as pd
 import pytest
 import torch
 from darts import TimeSeries
-from darts.models import NaiveSeasonal
 from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression
 
 from darts_timesclip import VQTransformerModel
 from darts_timesclip.pretraining.synthetic import synthetic_series
 from darts_timesclip.vq import VQTransformerConfig, VQTransformerNetwork
-from tests._helpers import CPU_TRAINER, LossHistory, make_series, make_signal_series
-from tests.test_contract import IN_LEN, OUT_LEN, TRAIN_END, _mse
+from tests._helpers import (
+    CPU_TRAINER,
+    IN_LEN,
+    OUT_LEN,
+    TRAIN_END,
+    LossHistory,
+    held_out_ratio,
+    make_series,
+    make_signal_series,
+)
 
 TINY = dict(codebook_size=32, code_dim=16, tokenizer_hidden=32, d_model=32, n_heads=4, d_ff=64, n_layers=2, dropout=0.0)
 
@@ -149,16 +156,6 @@ def test_fit_without_pretraining_runs_every_stage_then_stops_repeating_them(seri
 
 
 # ----------------------------------------------------------------------- stage 3: a fine-tune that trains
-@pytest.fixture(scope="module")
-def signal():
-    series = make_signal_series()
-    held_out = series[TRAIN_END - IN_LEN :]
-    naive = NaiveSeasonal(K=1).historical_forecasts(
-        held_out, start=IN_LEN, forecast_horizon=OUT_LEN, retrain=True, last_points_only=False, verbose=False
-    )
-    return series[:TRAIN_END], held_out, _mse(naive, series)
-
-
 @pytest.mark.parametrize(
     ("name", "overrides", "ceiling"),
     [
@@ -183,18 +180,7 @@ def test_fine_tune_trains_and_beats_the_naive_forecast(name, overrides, ceiling,
     assert trainable > 0
     assert history.losses[-1] < history.losses[0], history.losses
 
-    likelihood = overrides.get("likelihood")
-    forecasts = model.historical_forecasts(
-        held_out,
-        past_covariates=covariates,
-        start=IN_LEN,
-        forecast_horizon=OUT_LEN,
-        retrain=False,
-        last_points_only=False,
-        predict_likelihood_parameters=likelihood is not None,
-        verbose=False,
-    )
-    ratio = _mse(forecasts, make_signal_series(), likelihood) / naive_mse
+    ratio = held_out_ratio(model, held_out, naive_mse, overrides.get("likelihood"), past_covariates=covariates)
     assert ratio < ceiling, f"{name}: MSE is {ratio:.3f} x the naive forecast's (ceiling {ceiling})"
 
 
