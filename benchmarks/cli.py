@@ -367,14 +367,19 @@ def cmd_transfer(args: argparse.Namespace, argv: Sequence[str]) -> int:
         summary = run_sweep(jobs, run_settings, keep_going=args.keep_going)
         if summary.failed:
             logger.error("%d transfer job(s) failed", len(summary.failed))
-    if args.report_only:  # name the command(s) that ran the jobs, not this one
-        from benchmarks.runner import load_results
-
-        ran = sorted({str(r.get("command", "")) for r in load_results(args.output) if r.get("command")})
-        command = " ; ".join(ran) or command
+    command = _commands_that_ran(args.output, command)
     files = write_transfer_report(args.output, args.results, command=command, architecture=args.backbone)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def _commands_that_ran(output_dir: Path, fallback: str) -> str:
+    """The distinct commands that ran the finished jobs under ``output_dir`` (a resumed study may have had several),
+    for a report to name; ``fallback`` where the records name none."""
+    from benchmarks.runner import load_results
+
+    ran = sorted({str(r.get("command", "")) for r in load_results(output_dir) if r.get("command")})
+    return " ; ".join(ran) or fallback
 
 
 def cmd_study(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -410,7 +415,7 @@ def cmd_study(args: argparse.Namespace, argv: Sequence[str]) -> int:
         summary = run_sweep(jobs, settings, keep_going=args.keep_going)
         if summary.failed:
             logger.error("%d %s job(s) failed", len(summary.failed), args.command)
-    files = write_study_report(args.output, args.results, command=command)
+    files = write_study_report(args.output, args.results, command=_commands_that_ran(args.output, command))
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 

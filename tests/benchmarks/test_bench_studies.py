@@ -118,3 +118,9 @@ def test_budget_command_writes_the_curve(tmp_path):
     assert all(r["budget"] == "2x4096" and int(r["epochs"]) <= 2 and int(r["train_windows"]) <= 4096 for r in rows)
     assert "| timesclip | " in (results / "budget.md").read_text()
     assert (results / "budget.png").stat().st_size > 0
+
+    # the report names the command that ran the jobs, not a later --report-only
+    assert main(["budget", "--report-only", "--output", str(out), "--results", str(results)]) == 0
+    text = (results / "budget.md").read_text()
+    assert "Command: `python -m benchmarks budget --datasets exchange_rate --models timesclip nlinear" in text
+    assert "--report-only" not in text
