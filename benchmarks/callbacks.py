@@ -109,6 +109,20 @@ class EpochLog(pl.Callback):
         return f"{prefix}epoch {epoch}{of}  train_loss {train}  val_loss {val}  {seconds:.1f} s"
 
 
+class EpochTimer(pl.Callback):
+    """Record the wall time of each training epoch (validation included) in :attr:`seconds`."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def make_callbacks(
     patience: int | None, label: str = "", epoch_log: bool = True
 ) -> tuple[BestWeights, list[pl.Callback]]:

@@ -77,25 +77,6 @@ def parameter_figures(lookback: int = 96, horizon: int = 96, n_variates: int = 7
     return rows
 
 
-class _EpochTimer:
-    """Lightning callback that records the wall time of each training epoch."""
-
-    def __init__(self) -> None:
-        import pytorch_lightning as pl
-
-        class _Callback(pl.Callback):
-            def __init__(cb) -> None:
-                cb.times: list[float] = []
-
-            def on_train_epoch_start(cb, trainer, pl_module) -> None:
-                cb._start = time.perf_counter()
-
-            def on_train_epoch_end(cb, trainer, pl_module) -> None:
-                cb.times.append(time.perf_counter() - cb._start)
-
-        self.callback = _Callback()
-
-
 def device_figures(backbone: str, device: str, precision: str, n_images: int = 1024) -> dict[str, float]:
     """Charts rendered per second and vision-tower images per second on ``device`` (random weights)."""
     from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
@@ -142,7 +123,7 @@ def training_figures(
 ) -> tuple[str, list]:
     from darts import TimeSeries
 
-    from benchmarks.callbacks import EpochLog
+    from benchmarks.callbacks import EpochLog, EpochTimer
     from darts_timesclip import TimesCLIPModel
 
     lookback, horizon = 96, 96
@@ -160,7 +141,7 @@ def training_figures(
         source = "synthetic random walk of ETTh1's train shape (ETTh1 not found)"
     rows = []
     for cache_mb in (1024.0, 0.0):
-        timer = _EpochTimer()
+        timer = EpochTimer()
         model = TimesCLIPModel(
             lookback,
             horizon,
@@ -177,12 +158,12 @@ def training_figures(
                 "enable_model_summary": False,
                 "logger": False,
                 "enable_checkpointing": False,
-                "callbacks": [timer.callback, EpochLog(f"{backbone}, cache {'on' if cache_mb else 'off'}")],
+                "callbacks": [timer, EpochLog(f"{backbone}, cache {'on' if cache_mb else 'off'}")],
             },
         )
         # no pinned memory without a GPU (torch warns on every loader otherwise)
         model.fit(train, max_samples_per_ts=windows, dataloader_kwargs={"pin_memory": torch.cuda.is_available()})
-        rows.append(("on" if cache_mb else "off", timer.callback.times))
+        rows.append(("on" if cache_mb else "off", timer.seconds))
     n_windows = min(windows, len(train) - lookback - horizon + 1) if windows else len(train) - lookback - horizon + 1
     return f"{source}, {n_windows} windows x 7 variates, batch {batch_size}", rows
 

@@ -14,29 +14,16 @@ stages and again after the fine-tune (which, by default, trains the tokenizer's 
 from __future__ import annotations
 
 import argparse
-import time
 
-import pytorch_lightning as pl
 import torch
 
 from benchmarks.console import configure_console
 from benchmarks.speed import _machine
 
 
-class _EpochTimer(pl.Callback):
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 def vq_figures(dataset: str, data_dir: str | None, epochs: int, windows: int, horizon: int = 96) -> dict:
     """Train and measure; returns the figures as a dictionary (see the module docstring)."""
+    from benchmarks.callbacks import EpochTimer
     from benchmarks.models import TrainingCaps, build_model, model_config
     from benchmarks.protocol import prepare
     from benchmarks.registry import get_spec, read_dataset
@@ -44,7 +31,7 @@ def vq_figures(dataset: str, data_dir: str | None, epochs: int, windows: int, ho
     data = prepare(read_dataset(get_spec(dataset), data_dir), 96)
     train = data.split_series("train")
     test = data.series(data.borders.test[0] - 96, data.borders.test[1])
-    timer = _EpochTimer()
+    timer = EpochTimer()
     caps = TrainingCaps(max_epochs=epochs, max_samples_per_ts=windows or None)
     model = build_model(
         model_config("vqtransformer", dataset, horizon),
@@ -97,7 +84,6 @@ def vq_figures(dataset: str, data_dir: str | None, epochs: int, windows: int, ho
             "train, after the fine-tune": model.codebook_usage(train, max_samples_per_ts=caps.max_samples_per_ts),
             "test, after the fine-tune": model.codebook_usage(test),
         },
-        "windows_per_epoch": {"fine-tune": min(windows or len(train), len(train) - 96 - horizon + 1)},
     }
 
 
