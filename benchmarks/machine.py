@@ -50,6 +50,13 @@ def describe_machine() -> dict[str, Any]:
     return info
 
 
+def machine_line() -> str:
+    """One line for a measurement script's header: the device (GPU name, or CPU cores and model), torch and threads."""
+    import torch
+
+    return f"{describe_machine()['label']}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)"
+
+
 def _status_kib(field_name: str) -> int | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

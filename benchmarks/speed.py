@@ -21,18 +21,13 @@ Prints, as Markdown tables:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
 import torch
 
 from benchmarks.console import configure_console
-
-
-def _machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} CPU"
+from benchmarks.machine import machine_line
 
 
 def rendering_figures(n_images: int = 448, length: int = 96, repeats: int = 3) -> list[tuple]:
@@ -180,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_console(import_lightning=not args.skip_training)
 
-    print(f"Machine: {_machine()}; every backbone has random weights.\n")
+    print(f"Machine: {machine_line()}; every backbone has random weights.\n")
     print("| image size | torch rasteriser (img/s) | matplotlib, reused figure (img/s) | speed-up |")
     print("|---|---|---|---|")
     for size, ours, mpl in rendering_figures():

@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from benchmarks.speed import _machine
+from benchmarks.machine import machine_line
 
 
 def _rss_mb() -> float:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backbone", default="compact")
     parser.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up step")
     args = parser.parse_args(argv)
-    print(f"machine: {_machine()}, torch threads: {torch.get_num_threads()}; backbone `{args.backbone}`, random")
+    print(f"machine: {machine_line()}; backbone `{args.backbone}`, random")
     print(f"weights; batch {args.batch_size} windows of L = 96, H = 96; median of {args.steps} steps after a warm-up\n")
     print(
         "| variates | s / step (cache on) | s / step (cache off) | peak RSS (MiB) | RSS increase in training (MiB) "

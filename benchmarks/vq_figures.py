@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from benchmarks.console import configure_console
-from benchmarks.speed import _machine
+from benchmarks.machine import machine_line
 
 
 def vq_figures(dataset: str, data_dir: str | None, epochs: int, windows: int, horizon: int = 96) -> dict:
@@ -96,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--windows", type=int, default=4096, help="training windows per series (0: all)")
     args = parser.parse_args(argv)
     figures = vq_figures(args.dataset, args.data_dir, args.epochs, args.windows)
-    print(f"machine: {_machine()}, torch threads: {torch.get_num_threads()}")
+    print(f"machine: {machine_line()}")
     print(f"\n{args.dataset}, L = 96, H = 96, {args.epochs} epochs per stage over {args.windows or 'all'} windows\n")
     print("| part | parameters |\n|---|---|")
     for name, value in figures["parameters"].items():
