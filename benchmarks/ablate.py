@@ -37,6 +37,7 @@ from benchmarks.registry import get_spec
 from benchmarks.runner import Job, load_results, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
+from darts_timesclip._io import save_figure_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +219,6 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_title(f"TimesCLIP ablations (H = {HORIZON}); below 1 is better than full")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.models import TrainingCaps, model_config
 from benchmarks.runner import Job, load_results, write_study_files
 from benchmarks.stats import mean_std
+from darts_timesclip._io import save_figure_atomic
 
 HORIZON = LOOKBACK = 96
 BUDGET_DATASETS = ("ETTh1", "ETTh2")
@@ -181,8 +182,6 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel("test MSE")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from benchmarks.console import configure_console
+from darts_timesclip._io import save_figure_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     explainer = TimesCLIPExplainer(model)
     args.output.mkdir(parents=True, exist_ok=True)
     ax = explainer.plot_variate_attention(explainer.explain())
-    ax.figure.savefig(args.output / "variate_attention.png", dpi=110)
-    explainer.plot_views(train, max_variates=3).savefig(args.output / "views.png", dpi=90)
+    save_figure_atomic(ax.figure, args.output / "variate_attention.png", dpi=110)
+    save_figure_atomic(explainer.plot_views(train, max_variates=3), args.output / "views.png", dpi=90)
     print(f"wrote {args.output / 'variate_attention.png'} and {args.output / 'views.png'}")
     return 0
 

@@ -17,7 +17,6 @@ The data directory is ``--data-dir``, else ``$DARTS_TIMESCLIP_DATA``, else the u
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from benchmarks.protocol import METRIC_SCALE, prepare
 from benchmarks.registry import DATA_DIR_ENV, LoadedDataset, get_spec, read_dataset
 from benchmarks.runner import Job, RunSettings, run_job
 from benchmarks.tiers import get_tier
+from darts_timesclip._io import save_figure_atomic
 
 LOOKBACK, HORIZON = 96, 96
 
@@ -85,11 +85,8 @@ def plot_forecasts(records: list[dict], path: Path) -> None:
     ax.set_title(f"First test window, H={HORIZON}")
     ax.legend(loc="upper left", fontsize=8, ncol=4)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    save_figure_atomic(fig, path)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

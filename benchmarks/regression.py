@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.registry import get_spec, read_dataset
-from benchmarks.runner import write_json_atomic, write_text_atomic
+from benchmarks.runner import write_json_atomic
 from benchmarks.stats import mean_std
+from darts_timesclip._io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from benchmarks.models import MODEL_NAMES
 from benchmarks.protocol import SCALER_DESCRIPTION
 from benchmarks.registry import REGISTRY
 from benchmarks.runner import load_results
+from darts_timesclip._io import atomic_path, save_figure_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +197,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], commands: Sequence[str]) -> s
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     """Write ``results.csv`` (one row per job)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in sorted(rows, key=_sort_key):
@@ -247,7 +247,7 @@ def plot_mse_by_horizon(groups: Sequence[Group], plot_dir: Path) -> list[Path]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = plot_dir / f"mse_{dataset}_l{lookback}.png"
-        fig.savefig(path, dpi=80)
+        save_figure_atomic(fig, path, dpi=80)
         plt.close(fig)
         paths.append(path)
     return paths
@@ -293,7 +293,7 @@ def plot_forecasts(records: Sequence[dict[str, Any]], plot_dir: Path) -> list[Pa
         )
         fig.tight_layout()
         path = plot_dir / f"forecast_{dataset}_h{horizon}_l{lookback}.png"
-        fig.savefig(path, dpi=80)
+        save_figure_atomic(fig, path, dpi=80)
         plt.close(fig)
         paths.append(path)
     return paths
@@ -329,7 +329,7 @@ def write_report(output_dir: Path, plots: bool = True) -> ReportFiles:
     md_path = output_dir / "results.md"
     write_csv(rows, csv_path)
     commands = sorted({r["command"] for r in records if r.get("command")})
-    md_path.write_text(markdown_table(rows, commands), encoding="utf-8")
+    write_text_atomic(md_path, markdown_table(rows, commands))
     plot_paths: list[Path] = []
     if plots and records:
         plot_dir = output_dir / "plots"

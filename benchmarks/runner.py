@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from benchmarks.models import ModelConfig, Scale, TrainingCaps, model_config, st
 from benchmarks.protocol import METRIC_SCALE, PreparedData
 from benchmarks.registry import get_spec
 from benchmarks.tiers import Tier
+from darts_timesclip._io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -199,21 +198,6 @@ def write_study_files(
     write_text_atomic(csv_path, buffer.getvalue())
     write_text_atomic(md_path, markdown)
     return [csv_path, md_path] + ([plot(results_dir / f"{stem}.png")] if plot is not None else [])
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text through a temporary file in the same directory and ``os.replace``: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

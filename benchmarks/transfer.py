@@ -28,6 +28,7 @@ from benchmarks.registry import find_file, get_spec, read_dataset
 from benchmarks.runner import Job, load_results, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
+from darts_timesclip._io import save_figure_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -313,8 +314,6 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel("test MSE (standardised)")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -3,16 +3,19 @@
 :class:`CheckedInputsMixin` comes before Darts' model class in the bases (``class M(CheckedInputsMixin,
 PastCovariatesTorchModel)``): ``fit``, ``predict``, ``historical_forecasts`` and the ``*_from_dataset`` methods reject
 NaN / inf values, series too short for a window and component counts that differ from training, naming the series,
-component and time, before Darts or torch see them.
+component and time, before Darts or torch see them. ``save`` writes Darts' two files atomically.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from darts import TimeSeries
 
+from darts_timesclip._io import atomic_path, fsync_file
 from darts_timesclip.validation import (
     check_components,
     check_finite,
@@ -130,3 +133,33 @@ class CheckedInputsMixin:
         """See :meth:`TorchForecastingModel.predict_from_dataset`. Rejects NaN / inf and mismatched datasets."""
         check_inference_dataset(dataset, "dataset", self._trained_components(), self.input_chunk_length)
         return super().predict_from_dataset(n, dataset, *args, **kwargs)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | os.PathLike[str] | None = None, clean: bool = False) -> None:
+        """Darts' :meth:`TorchForecastingModel.save`, written atomically.
+
+        Writes ``path`` (the model object) and ``path.ckpt`` (the weights) as Darts does, each through a temporary
+        file in the same folder and one ``os.replace``, checkpoint first: an interrupted or failed save leaves the
+        files that were there before, never a truncated one. A model saved without weights (never trained) removes
+        a ``path.ckpt`` left by an earlier save, which Darts' ``load`` would otherwise pair with it.
+
+        Parameters
+        ----------
+        path
+            Where to save; default ``"{ModelClass}_{YYYY-mm-dd_HH_MM_SS}.pt"`` in the working directory (Darts').
+        clean
+            Strip training-related attributes and save the weights only (Darts' ``clean``).
+        """
+        target = Path(self._default_save_path() + ".pt" if path is None else path)
+        ckpt = target.with_name(target.name + ".ckpt")
+        with atomic_path(target) as tmp:
+            tmp_ckpt = tmp.with_name(tmp.name + ".ckpt")
+            try:
+                super().save(str(tmp), clean=clean)
+                if tmp_ckpt.exists():
+                    fsync_file(tmp_ckpt)
+                    os.replace(tmp_ckpt, ckpt)
+                else:
+                    ckpt.unlink(missing_ok=True)
+            finally:
+                tmp_ckpt.unlink(missing_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -105,6 +107,30 @@ def test_save_load_gives_identical_predictions(series, tmp_path):
     model.save(path)
     loaded = TimesCLIPModel.load(path)
     assert np.array_equal(loaded.predict(9, num_samples=5, random_state=3).all_values(), expected.all_values())
+
+
+def test_save_is_atomic_a_failed_save_keeps_the_saved_model(series, tmp_path, monkeypatch):
+    model = fitted(series)
+    path = tmp_path / "timesclip.pt"
+    model.save(path)  # a Path works as well as Darts' str
+    saved = {name: (tmp_path / name).read_bytes() for name in ("timesclip.pt", "timesclip.pt.ckpt")}
+
+    def broken(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(model.trainer, "save_checkpoint", broken)
+    with pytest.raises(OSError, match="no space left"):
+        model.save(str(path))
+    assert {name: (tmp_path / name).read_bytes() for name in saved} == saved
+    assert sorted(os.listdir(tmp_path)) == sorted(saved)  # no temporary file left behind
+    assert TimesCLIPModel.load(str(path)).predict(6) == model.predict(6)
+
+
+def test_saving_an_untrained_model_removes_a_stale_checkpoint(series, tmp_path):
+    path = str(tmp_path / "m.pt")
+    fitted(series).save(path)
+    TimesCLIPModel(**model_kwargs()).save(path)  # no weights: Darts would pair it with the old .ckpt
+    assert os.listdir(tmp_path) == ["m.pt"]
 
 
 def test_lightning_checkpoints_rebuild_the_model_from_its_config(series, tmp_path):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from darts_timesclip._io import atomic_path, write_text_atomic
 from darts_timesclip.backbones.loading import _config_kwargs, load_pretrained_towers, resolve_backbone
 from darts_timesclip.network.config import TimesCLIPConfig
 from darts_timesclip.pretraining.corpus import Corpus, build_corpus
@@ -63,24 +64,6 @@ class WindowSampler:
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def pretrain_backbone(
@@ -297,20 +280,21 @@ def pretrain_backbone(
             running = {k: [] for k in running}
             window_start, windows_seen = time.perf_counter(), 0
         if step % checkpoint_every == 0 and step < max_steps:
-            _atomic_torch_save(
-                {
-                    "run": run,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "sampler": sampler.rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "step": step,
-                    "elapsed": elapsed,
-                    "history": history,
-                },
-                checkpoint_path,
-            )
+            with atomic_path(checkpoint_path) as tmp:
+                torch.save(
+                    {
+                        "run": run,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "sampler": sampler.rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "step": step,
+                        "elapsed": elapsed,
+                        "history": history,
+                    },
+                    tmp,
+                )
 
     _save_backbone(model, spec, output_dir)
     record = {
@@ -326,7 +310,7 @@ def pretrain_backbone(
         "command": command or " ".join(sys.argv),
         "torch": torch.__version__,
     }
-    _atomic_write_text(json.dumps(record, indent=2, default=str), output_dir / RECORD)
+    write_text_atomic(output_dir / RECORD, json.dumps(record, indent=2, default=str))
     checkpoint_path.unlink(missing_ok=True)
     logger.info("Saved the pretrained backbone to `%s` (%.0f s, %d steps).", output_dir, elapsed, step)
     return output_dir

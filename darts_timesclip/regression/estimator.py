@@ -6,9 +6,7 @@ import copy
 import logging
 import os
 import pickle
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from darts_timesclip._io import atomic_path
 from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork, instance_normalize
 from darts_timesclip.regression.head import RegressionHead, variate_features
 from darts_timesclip.regression.inputs import as_sample_arrays, as_targets, check_samples, length_groups
@@ -520,18 +519,8 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         The file holds the fitted encoder copy and head. The ``encoder`` argument is pickled as Darts pickles models,
         without its trained weights (predictions do not need them).
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TimesCLIPRegressor:
