@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.anchors import find_anchor
-from benchmarks.models import MODEL_NAMES
+from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES
 from benchmarks.protocol import SCALER_DESCRIPTION
 from benchmarks.registry import REGISTRY
 from benchmarks.runner import load_results
@@ -192,7 +192,63 @@ def markdown_table(rows: Sequence[dict[str, Any]], commands: Sequence[str]) -> s
         )
     if sources:
         out.write("\nSources of the published numbers: " + "; ".join(sources) + ".\n")
+    ranks = rank_summary(groups)
+    if ranks:
+        out.write("\n" + ranks)
     return out.getvalue()
+
+
+def average_ranks(
+    groups: Sequence[Group], models: Sequence[str] = DEFAULT_MODELS
+) -> tuple[list[tuple[str, int, int]], dict[str, tuple[float, int]]]:
+    """Average MSE rank of ``models`` over the cells (dataset, H, L) where every one of them ran.
+
+    Each model counts with its largest-budget tier's mean over seeds (quick and standard share the budget at a
+    cell both ran). Tied MSEs share the mean of their ranks.
+
+    Returns
+    -------
+    cells, ranks
+        The cells compared, and per model ``(average rank, number of cells where it ranked first)``.
+    """
+    by_cell: dict[tuple[str, int, int], dict[str, float]] = {}
+    for g in _best_tier_groups(groups):
+        if g.model in models:
+            by_cell.setdefault((g.dataset, g.horizon, g.lookback), {})[g.model] = g.mse
+    cells = sorted(
+        (c for c, mses in by_cell.items() if set(models) <= set(mses)),
+        key=lambda c: (_DATASET_ORDER.get(c[0], 99), c[1], c[2]),
+    )
+    totals = {m: [0.0, 0] for m in models}
+    for cell in cells:
+        mses = by_cell[cell]
+        for model in models:
+            below = sum(v < mses[model] for v in mses.values())
+            tied = sum(v == mses[model] for v in mses.values())
+            rank = below + (tied + 1) / 2
+            totals[model][0] += rank
+            totals[model][1] += rank == 1
+    return cells, {m: (total / len(cells), wins) for m, (total, wins) in totals.items()} if cells else {}
+
+
+def rank_summary(groups: Sequence[Group], models: Sequence[str] = DEFAULT_MODELS) -> str:
+    """Markdown: the average MSE rank of each model over the cells where all of ``models`` ran ("" if none)."""
+    cells, ranks = average_ranks(groups, models)
+    if not cells:
+        return ""
+    lines = [
+        "## Average MSE rank",
+        "",
+        f"Over the {len(cells)} cell(s) (dataset, H, L) where all of {', '.join(models)} ran "
+        "(1 = lowest MSE; one seed per cell unless the table above says otherwise, so close ranks are not a finding):",
+        "",
+        "| model | average rank | lowest MSE in |",
+        "|---|---|---|",
+    ]
+    for model in sorted(models, key=lambda m: ranks[m][0]):
+        rank, wins = ranks[model]
+        lines.append(f"| {model} | {rank:.2f} | {wins} of {len(cells)} |")
+    return "\n".join([*lines, ""])
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:

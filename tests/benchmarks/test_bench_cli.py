@@ -155,3 +155,27 @@ def test_anchors_match_anchors_md():
     assert find_anchor("ETTh1", 96, 96, "timesclip") is None
     assert find_anchor("ETTh1", 96, 336, "nlinear").mse == 0.374
     assert len({(a.dataset, a.horizon, a.lookback, a.model) for a in ANCHORS}) == len(ANCHORS)
+
+
+def test_report_ranks_models_over_the_cells_where_all_of_them_ran(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    mses = {  # per horizon: H=96 and H=192 have every model; H=336 lacks patchtst and is left out
+        96: {"timesclip": 0.30, "nlinear": 0.32, "dlinear": 0.34, "patchtst": 0.33, "itransformer": 0.31},
+        192: {"timesclip": 0.42, "nlinear": 0.40, "dlinear": 0.44, "patchtst": 0.40, "itransformer": 0.45},
+        336: {"timesclip": 0.90, "nlinear": 0.10, "dlinear": 0.10, "itransformer": 0.10},
+    }
+    for horizon, by_model in mses.items():
+        for model, mse in by_model.items():
+            record = _record(model, mse, mse)
+            record["horizon"], record["run_id"] = horizon, f"etth1_h{horizon}_l96_{model}_s1_x"
+            (runs / f"{record['run_id']}.json").write_text(json.dumps(record))
+    table = write_report(tmp_path, plots=False).markdown.read_text()
+    assert "Over the 2 cell(s)" in table
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.split("## Average MSE rank")[1].splitlines()}
+    # H=96: timesclip 1, itransformer 2, nlinear 3, patchtst 4, dlinear 5; H=192: nlinear and patchtst tie for 1-2
+    assert rows["timesclip"] == "| timesclip | 2.00 | 1 of 2 |"  # ranks 1 and 3
+    assert rows["nlinear"] == "| nlinear | 2.25 | 0 of 2 |"  # 3 and 1.5 (tied first is not a win)
+    assert rows["patchtst"] == "| patchtst | 2.75 | 0 of 2 |"
+    assert rows["itransformer"] == "| itransformer | 3.50 | 0 of 2 |"
+    assert rows["dlinear"] == "| dlinear | 4.50 | 0 of 2 |"
