@@ -232,13 +232,29 @@ def average_ranks(
 
 
 def rank_summary(groups: Sequence[Group], models: Sequence[str] = DEFAULT_MODELS) -> str:
-    """Markdown: the average MSE rank of each model over the cells where all of ``models`` ran ("" if none)."""
+    """Markdown: each model's average MSE rank over the cells where all of ``models`` ran ("" if none).
+
+    Where some of ``models`` are missing from some cells, a second table ranks the models that ran in every cell
+    where any of them ran, over all those cells.
+    """
+    best = [g for g in _best_tier_groups(groups) if g.model in models]
+    ran_in: dict[str, set] = {}
+    for g in best:
+        ran_in.setdefault(g.model, set()).add((g.dataset, g.horizon, g.lookback))
+    every_cell = set().union(*ran_in.values()) if ran_in else set()
+    everywhere = [m for m in models if ran_in.get(m) == every_cell]
+    sections = [_rank_table(groups, models)]
+    if len(everywhere) >= 2 and len(everywhere) < len(models):
+        sections.append(_rank_table(groups, everywhere))
+    body = "\n".join(section for section in sections if section)
+    return f"## Average MSE rank\n\n{body}" if body else ""
+
+
+def _rank_table(groups: Sequence[Group], models: Sequence[str]) -> str:
     cells, ranks = average_ranks(groups, models)
     if not cells:
         return ""
     lines = [
-        "## Average MSE rank",
-        "",
         f"Over the {len(cells)} cell(s) (dataset, H, L) where all of {', '.join(models)} ran "
         "(1 = lowest MSE; one seed per cell unless the table above says otherwise, so close ranks are not a finding):",
         "",

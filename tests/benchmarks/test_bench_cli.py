@@ -171,11 +171,21 @@ def test_report_ranks_models_over_the_cells_where_all_of_them_ran(tmp_path):
             record["horizon"], record["run_id"] = horizon, f"etth1_h{horizon}_l96_{model}_s1_x"
             (runs / f"{record['run_id']}.json").write_text(json.dumps(record))
     table = write_report(tmp_path, plots=False).markdown.read_text()
-    assert "Over the 2 cell(s)" in table
-    rows = {line.split(" | ")[0].strip("| "): line for line in table.split("## Average MSE rank")[1].splitlines()}
+    five, four = table.split("## Average MSE rank")[1].split("Over the ")[1:]
+    assert five.startswith("2 cell(s)") and four.startswith(
+        "3 cell(s) (dataset, H, L) where all of timesclip, nlinear,"
+    )
+    assert "patchtst" not in four.split("ran")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in five.splitlines()}
     # H=96: timesclip 1, itransformer 2, nlinear 3, patchtst 4, dlinear 5; H=192: nlinear and patchtst tie for 1-2
     assert rows["timesclip"] == "| timesclip | 2.00 | 1 of 2 |"  # ranks 1 and 3
     assert rows["nlinear"] == "| nlinear | 2.25 | 0 of 2 |"  # 3 and 1.5 (tied first is not a win)
     assert rows["patchtst"] == "| patchtst | 2.75 | 0 of 2 |"
     assert rows["itransformer"] == "| itransformer | 3.50 | 0 of 2 |"
     assert rows["dlinear"] == "| dlinear | 4.50 | 0 of 2 |"
+    # without patchtst, over all three cells: H=336 puts timesclip last (4) and ties the others for 1-3 (2 each)
+    rows = {line.split(" | ")[0].strip("| "): line for line in four.splitlines()}
+    assert rows["nlinear"] == "| nlinear | 2.00 | 1 of 3 |"  # ranks 3, 1, 2
+    assert rows["timesclip"] == "| timesclip | 2.33 | 1 of 3 |"  # 1, 2, 4
+    assert rows["itransformer"] == "| itransformer | 2.67 | 0 of 3 |"  # 2, 4, 2
+    assert rows["dlinear"] == "| dlinear | 3.00 | 0 of 3 |"  # 4, 3, 2
