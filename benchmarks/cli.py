@@ -152,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--pretrain-steps", type=_positive_int, default=defaults.steps)
     transfer.add_argument("--pretrain-batch-size", type=_positive_int, default=defaults.batch_size)
     transfer.add_argument("--synthetic", type=int, default=defaults.synthetic, help="synthetic series per corpus")
-    transfer.add_argument("--objective", default=defaults.objective, help="pretraining objective")
+    transfer.add_argument(
+        "--objective",
+        default=defaults.objective,
+        choices=("next-patch", "masked", "contrastive-only"),
+        help="pretraining objective besides the contrastive loss (default: %(default)s); the report keeps them apart",
+    )
     transfer.add_argument("--scale", choices=("official", "tiny"), default="official", help="tiny: smoke tests")
     transfer.add_argument("--no-nlinear", action="store_true", help="leave the NLinear rows out")
     transfer.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
@@ -362,6 +367,7 @@ def cmd_transfer(args: argparse.Namespace, argv: Sequence[str]) -> int:
             scale=args.scale,
             random_backbone="tiny" if args.scale == "tiny" else args.backbone,
             nlinear=not args.no_nlinear,
+            objective=args.objective,
         )
         run_settings = RunSettings(output_dir=args.output, data_dir=args.data_dir, command=command)
         summary = run_sweep(jobs, run_settings, keep_going=args.keep_going)

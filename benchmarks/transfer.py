@@ -37,6 +37,8 @@ INITS = ("random", "pretrained-others", "pretrained-synthetic")
 BUDGETS = ("quick", "few-shot")
 HORIZON = LOOKBACK = 96
 FEW_SHOT_SHARE = 0.1
+#: ``pretrain_backbone``'s default objective (besides the contrastive loss, which every objective has).
+DEFAULT_OBJECTIVE = "next-patch"
 FEW_SHOT_EPOCHS = 10
 
 
@@ -52,7 +54,7 @@ class PretrainSettings:
     steps: int = 1000
     batch_size: int = 64
     synthetic: int = 1000
-    objective: str = "next-patch"
+    objective: str = DEFAULT_OBJECTIVE
     seed: int = 0
 
     def tag(self) -> str:
@@ -129,8 +131,13 @@ def transfer_jobs(
     scale: str = "official",
     random_backbone: str = "compact",
     nlinear: bool = True,
+    objective: str = DEFAULT_OBJECTIVE,
 ) -> list[Job]:
-    """The fine-tuning jobs; ``Job.tier`` is ``transfer:<init>:<budget>`` (``nlinear`` for the baseline rows)."""
+    """The fine-tuning jobs; ``Job.tier`` is ``transfer:<init>:<budget>`` (``nlinear`` for the baseline rows).
+
+    A pretrained init whose backbones were pretrained with another ``objective`` than the default gets
+    ``transfer:<init>:<budget>:<objective>``, so that the report keeps the objectives apart.
+    """
     jobs = []
     for target in targets:
         for budget in budgets:
@@ -155,10 +162,11 @@ def transfer_jobs(
                 data_caps = TrainingCaps(max_samples_per_ts=caps.max_samples_per_ts)
                 configs.append(("nlinear", model_config("nlinear", target, HORIZON, scale=scale), data_caps))
             for init, config, job_caps in configs:
+                tier = f"transfer:{init}:{budget}"
+                if init.startswith("pretrained") and objective != DEFAULT_OBJECTIVE:
+                    tier += f":{objective}"
                 for seed in seeds:
-                    jobs.append(
-                        Job(target, HORIZON, LOOKBACK, config, seed, job_caps, tier=f"transfer:{init}:{budget}")
-                    )
+                    jobs.append(Job(target, HORIZON, LOOKBACK, config, seed, job_caps, tier=tier))
     return jobs
 
 
@@ -169,12 +177,14 @@ def transfer_table(output_dir: Path) -> list[dict[str, Any]]:
         tier = str(record.get("tier", ""))
         if not tier.startswith("transfer:"):
             continue
-        _, init, budget = tier.split(":")
+        _, init, budget, *rest = tier.split(":")
+        objective = rest[0] if rest else (DEFAULT_OBJECTIVE if init.startswith("pretrained") else "")
         rows.append(
             {
                 "dataset": record["dataset"],
                 "horizon": record["horizon"],
                 "init": init,
+                "objective": objective,
                 "budget": budget,
                 "seed": record["seed"],
                 "mse": record["metrics"]["mse"],
@@ -184,30 +194,42 @@ def transfer_table(output_dir: Path) -> list[dict[str, Any]]:
                 "train_seconds": record.get("timing", {}).get("train_seconds"),
             }
         )
-    return sorted(rows, key=lambda r: (r["dataset"], r["budget"], r["init"], r["seed"]))
+    return sorted(rows, key=lambda r: (r["dataset"], r["budget"], r["init"], r["objective"], r["seed"]))
 
 
 ROW_ORDER = ("random", "pretrained-others", "pretrained-synthetic", "nlinear")
+
+
+def row_label(row: dict[str, Any]) -> str:
+    """The report's name of a row's configuration: its init, and its pretraining objective where not the default."""
+    objective = row.get("objective", "")
+    return row["init"] if objective in ("", DEFAULT_OBJECTIVE) else f"{row['init']} ({objective})"
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    base = label.split(" (")[0]
+    return (ROW_ORDER.index(base) if base in ROW_ORDER else len(ROW_ORDER), label)
 
 
 def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", architecture: str = "compact") -> str:
     """The table (mean ± std over seeds) and the verdict, computed from ``rows``."""
     cells: dict[tuple[str, str, str], list[float]] = {}
     for row in rows:
-        cells.setdefault((row["dataset"], row["budget"], row["init"]), []).append(row["mse"])
+        cells.setdefault((row["dataset"], row["budget"], row_label(row)), []).append(row["mse"])
     datasets = sorted(
         {r["dataset"] for r in rows}, key=lambda d: TRANSFER_DATASETS.index(d) if d in TRANSFER_DATASETS else 99
     )
     budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
-    inits = [i for i in ROW_ORDER if any(r["init"] == i for r in rows)]
+    inits = sorted({row_label(r) for r in rows}, key=_label_order)
     lines = [
         "# Self-pretraining: what it buys",
         "",
         "MSE at H = 96, L = 96 on the standardised scale (train-split StandardScaler), every test window at stride 1;",
         f"mean ± standard deviation over seeds (n seeds in brackets). TimesCLIP uses the `{architecture}` "
         "architecture; `random` is its random initialisation, the `pretrained-*` rows start from backbones made by "
-        "`darts_timesclip.pretraining` (never on the target's rows). Budgets: `quick` = 2 epochs over the most recent "
-        f"4,096 train windows; `few-shot` = {FEW_SHOT_EPOCHS} epochs over the most recent "
+        "`darts_timesclip.pretraining` (never on the target's rows; pretrained with contrastive + "
+        f"{DEFAULT_OBJECTIVE} objectives unless the row names another). Budgets: `quick` = 2 epochs over the most "
+        f"recent 4,096 train windows; `few-shot` = {FEW_SHOT_EPOCHS} epochs over the most recent "
         f"{int(FEW_SHOT_SHARE * 100)}% of them. NLinear trains on the same windows.",
         "",
     ]
@@ -296,14 +318,15 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
     budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
     datasets = sorted({r["dataset"] for r in rows})
-    inits = [i for i in ROW_ORDER if any(r["init"] == i for r in rows)]
+    inits = sorted({row_label(r) for r in rows}, key=_label_order)
     fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 3.6), squeeze=False)
     width = 0.8 / len(inits)
     for ax, budget in zip(axes[0], budgets):
         for k, init in enumerate(inits):
             stats = [
                 mean_std(
-                    [r["mse"] for r in rows if (r["dataset"], r["budget"], r["init"]) == (d, budget, init)] or [np.nan]
+                    [r["mse"] for r in rows if (r["dataset"], r["budget"], row_label(r)) == (d, budget, init)]
+                    or [np.nan]
                 )
                 for d in datasets
             ]

@@ -10,9 +10,11 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.runner import load_results
 from benchmarks.transfer import (
+    DEFAULT_OBJECTIVE,
     PretrainSettings,
     budget_caps,
     pretraining_series,
+    transfer_jobs,
     transfer_markdown,
 )
 from tests.benchmarks.bench_helpers import write_synthetic_csv
@@ -97,3 +99,57 @@ def test_verdict_needs_two_seeds_and_a_difference_beyond_their_spread():
 
 def test_backbone_directories_are_named_by_their_settings():
     assert PretrainSettings(steps=10).tag() != PretrainSettings(steps=11).tag()
+
+
+def test_objectives_are_kept_apart_in_jobs_and_report(tmp_path):
+    import inspect
+
+    from darts_timesclip.pretraining import pretrain_backbone
+
+    assert inspect.signature(pretrain_backbone).parameters["objective"].default == DEFAULT_OBJECTIVE
+    backbones = {("pretrained-others", "ETTh1"): tmp_path / "b"}
+    tiers = {
+        objective: sorted(
+            {
+                job.tier
+                for job in transfer_jobs(
+                    ["ETTh1"],
+                    [1],
+                    ["quick"],
+                    ["random", "pretrained-others"],
+                    backbones,
+                    scale="tiny",
+                    objective=objective,
+                )
+            }
+        )
+        for objective in (DEFAULT_OBJECTIVE, "masked")
+    }
+    assert tiers[DEFAULT_OBJECTIVE] == [
+        "transfer:nlinear:quick",
+        "transfer:pretrained-others:quick",
+        "transfer:random:quick",
+    ]
+    assert tiers["masked"] == [
+        "transfer:nlinear:quick",
+        "transfer:pretrained-others:quick:masked",
+        "transfer:random:quick",
+    ]
+
+    def row(init, mse, seed, objective=""):
+        return {"dataset": "ETTh1", "budget": "quick", "init": init, "objective": objective, "mse": mse, "seed": seed}
+
+    rows = [row("random", 0.50, 1), row("random", 0.51, 2)]
+    rows += [row("pretrained-others", 0.40, s, DEFAULT_OBJECTIVE) for s in (1, 2)]
+    rows += [row("pretrained-others", 0.60 + s / 100, s, "masked") for s in (1, 2)]
+    table = transfer_markdown(rows)
+    assert "| dataset | random | pretrained-others | pretrained-others (masked) | nlinear |" not in table  # no nlinear
+    assert "| dataset | random | pretrained-others | pretrained-others (masked) |" in table
+    assert "`pretrained-others` against `random`: better on 1, worse on 0" in table
+    assert "`pretrained-others (masked)` against `random`: better on 0, worse on 1" in table
+
+
+def test_transfer_refuses_an_unknown_objective(capsys):
+    with pytest.raises(SystemExit):
+        main(["transfer", "--objective", "mask", "--report-only"])
+    assert "invalid choice: 'mask'" in capsys.readouterr().err
