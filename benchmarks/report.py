@@ -198,37 +198,44 @@ def markdown_table(rows: Sequence[dict[str, Any]], commands: Sequence[str]) -> s
     return out.getvalue()
 
 
-def average_ranks(
-    groups: Sequence[Group], models: Sequence[str] = DEFAULT_MODELS
-) -> tuple[list[tuple[str, int, int]], dict[str, tuple[float, int]]]:
-    """Average MSE rank of ``models`` over the cells (dataset, H, L) where every one of them ran.
+def mse_by_cell(groups: Sequence[Group], models: Sequence[str]) -> dict[tuple[str, int, int], dict[str, float]]:
+    """Per cell (dataset, H, L), the MSE of each of ``models`` that ran there (its largest-budget tier's mean over
+    seeds; quick and standard share the budget at a cell both ran)."""
+    by_cell: dict[tuple[str, int, int], dict[str, float]] = {}
+    for g in _best_tier_groups(groups):
+        if g.model in models:
+            by_cell.setdefault((g.dataset, g.horizon, g.lookback), {})[g.model] = g.mse
+    return by_cell
 
-    Each model counts with its largest-budget tier's mean over seeds (quick and standard share the budget at a
-    cell both ran). Tied MSEs share the mean of their ranks.
+
+def average_ranks(
+    by_cell: dict[tuple[str, int, int], dict[str, float]], models: Sequence[str]
+) -> tuple[list[tuple[str, int, int]], dict[str, tuple[float, int]]]:
+    """Average MSE rank of ``models`` over the cells of :func:`mse_by_cell` where every one of them ran.
+
+    Tied MSEs share the mean of their ranks.
 
     Returns
     -------
     cells, ranks
         The cells compared, and per model ``(average rank, number of cells where it ranked first)``.
     """
-    by_cell: dict[tuple[str, int, int], dict[str, float]] = {}
-    for g in _best_tier_groups(groups):
-        if g.model in models:
-            by_cell.setdefault((g.dataset, g.horizon, g.lookback), {})[g.model] = g.mse
     cells = sorted(
         (c for c, mses in by_cell.items() if set(models) <= set(mses)),
         key=lambda c: (_DATASET_ORDER.get(c[0], 99), c[1], c[2]),
     )
+    if not cells:
+        return [], {}
     totals = {m: [0.0, 0] for m in models}
     for cell in cells:
-        mses = by_cell[cell]
+        mses = {m: by_cell[cell][m] for m in models}
         for model in models:
             below = sum(v < mses[model] for v in mses.values())
             tied = sum(v == mses[model] for v in mses.values())
             rank = below + (tied + 1) / 2
             totals[model][0] += rank
             totals[model][1] += rank == 1
-    return cells, {m: (total / len(cells), wins) for m, (total, wins) in totals.items()} if cells else {}
+    return cells, {m: (total / len(cells), wins) for m, (total, wins) in totals.items()}
 
 
 def rank_summary(groups: Sequence[Group], models: Sequence[str] = DEFAULT_MODELS) -> str:
@@ -237,21 +244,17 @@ def rank_summary(groups: Sequence[Group], models: Sequence[str] = DEFAULT_MODELS
     Where some of ``models`` are missing from some cells, a second table ranks the models that ran in every cell
     where any of them ran, over all those cells.
     """
-    best = [g for g in _best_tier_groups(groups) if g.model in models]
-    ran_in: dict[str, set] = {}
-    for g in best:
-        ran_in.setdefault(g.model, set()).add((g.dataset, g.horizon, g.lookback))
-    every_cell = set().union(*ran_in.values()) if ran_in else set()
-    everywhere = [m for m in models if ran_in.get(m) == every_cell]
-    sections = [_rank_table(groups, models)]
-    if len(everywhere) >= 2 and len(everywhere) < len(models):
-        sections.append(_rank_table(groups, everywhere))
+    by_cell = mse_by_cell(groups, models)
+    everywhere = [m for m in models if by_cell and all(m in mses for mses in by_cell.values())]
+    sections = [_rank_table(by_cell, models)]
+    if 2 <= len(everywhere) < len(models):
+        sections.append(_rank_table(by_cell, everywhere))
     body = "\n".join(section for section in sections if section)
     return f"## Average MSE rank\n\n{body}" if body else ""
 
 
-def _rank_table(groups: Sequence[Group], models: Sequence[str]) -> str:
-    cells, ranks = average_ranks(groups, models)
+def _rank_table(by_cell: dict[tuple[str, int, int], dict[str, float]], models: Sequence[str]) -> str:
+    cells, ranks = average_ranks(by_cell, models)
     if not cells:
         return ""
     lines = [
