@@ -445,16 +445,24 @@ def cmd_regression(args: argparse.Namespace, argv: Sequence[str]) -> int:
         batch_size=args.batch_size,
         scale=args.scale,
     )
-    failed = 0
-    if not args.report_only:
-        failed = run_regression_study(
-            args.tasks, args.sizes, args.seeds, settings, args.output, args.data_dir, keep_going=args.keep_going
-        )
-        if failed:
-            logger.error("%d regression job(s) failed", failed)
     machine = f"{describe_machine()['label']}, {args.threads} torch thread(s)" + (f"; {args.note}" if args.note else "")
     # the command that produces the jobs (a `--report-only` rewrite reports the run's command), quoted for a shell
     command = "python -m benchmarks " + shlex.join(a for a in argv if a != "--report-only")
+    failed = 0
+    if not args.report_only:
+        failed = run_regression_study(
+            args.tasks,
+            args.sizes,
+            args.seeds,
+            settings,
+            args.output,
+            args.data_dir,
+            keep_going=args.keep_going,
+            machine=machine,
+            command=command,
+        )
+        if failed:
+            logger.error("%d regression job(s) failed", failed)
     files = write_regression_report(args.output, args.results, settings, command, machine)
     print("wrote " + ", ".join(str(f) for f in files))
     return 1 if failed else 0

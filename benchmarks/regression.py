@@ -338,8 +338,14 @@ def run_regression_study(
     output_dir: Path,
     data_dir: Path | None = None,
     keep_going: bool = False,
+    machine: str = "",
+    command: str = "",
 ) -> int:
-    """Run every unfinished job (smallest size first); returns the number of failed jobs."""
+    """Run every unfinished job (smallest size first); returns the number of failed jobs.
+
+    ``machine`` and ``command`` are stored in each job's record, so that a report gathering the jobs of several
+    runs says which machine state and which command produced each table.
+    """
     failed = 0
     for size in sorted(sizes):  # smallest first; seed by seed, so that a cut-short run covers every task
         for seed in seeds:
@@ -349,7 +355,8 @@ def run_regression_study(
                     logger.info("%s n=%d seed %d: done before (%s)", task, size, seed, path.name)
                     continue
                 try:
-                    write_json_atomic(path, run_regression_job(task, size, seed, settings, data_dir=data_dir))
+                    record = run_regression_job(task, size, seed, settings, data_dir=data_dir)
+                    write_json_atomic(path, {**record, "machine": machine, "command": command})
                 except Exception:
                     if not keep_going:
                         raise
@@ -376,6 +383,8 @@ def regression_table(output_dir: Path, settings: RegressionSettings) -> list[dic
                     "seed": record["seed"],
                     **row,
                     "stage1_seconds": record["stage1_seconds"],
+                    "machine": record.get("machine", ""),
+                    "command": record.get("command", ""),
                 }
             )
     order = {m: k for k, m in enumerate(METHODS)}
@@ -385,7 +394,15 @@ def regression_table(output_dir: Path, settings: RegressionSettings) -> list[dic
 def regression_markdown(
     rows: Sequence[dict[str, Any]], settings: RegressionSettings, command: str = "", machine: str = ""
 ) -> str:
-    """Per task and size: R², RMSE and fit time per method, mean ± standard deviation over seeds."""
+    """Per task and size: R², RMSE and fit time per method, mean ± standard deviation over seeds.
+
+    ``machine`` and ``command`` stand in for the jobs whose records carry none (jobs run before records kept
+    them). When every table comes from one machine state and one command they are printed once at the top;
+    otherwise each table says its own.
+    """
+    rows = [{**r, "machine": r.get("machine") or machine, "command": r.get("command") or command} for r in rows]
+    provenance = sorted({(r["machine"], r["command"]) for r in rows})
+    shared = provenance[0] if len(provenance) == 1 else ("", "")
     s = settings
     lines = [
         "# Series-level regression: TimesCLIPRegressor's stages beside scikit-learn",
@@ -401,10 +418,7 @@ def regression_markdown(
         "over seeds (n in brackets); fit seconds are the method's own (stage 1's time is listed apart).",
         "",
     ]
-    if machine:
-        lines += [f"Machine: {machine}.", ""]
-    if command:
-        lines += [f"Command: `{command}`", ""]
+    lines += _provenance_lines(*shared)
     tasks = [t for t in TASKS if any(r["task"] == t for r in rows)]
     for task in tasks:
         sizes = sorted({r["size"] for r in rows if r["task"] == task})
@@ -417,6 +431,9 @@ def regression_markdown(
                 "| method | R² | RMSE | fit s |",
                 "|---|---|---|---|",
             ]
+            if len(provenance) > 1:
+                for machine_, command_ in sorted({(r["machine"], r["command"]) for r in cell}):
+                    lines[-2:-2] = _provenance_lines(machine_, command_)
             for method in METHODS:
                 values = [r for r in cell if r["method"] == method]
                 if not values:
@@ -443,6 +460,15 @@ def regression_markdown(
                 "",
             ]
     return "\n".join(lines)
+
+
+def _provenance_lines(machine: str, command: str) -> list[str]:
+    lines = []
+    if machine:
+        lines += [f"Machine: {machine}.", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    return lines
 
 
 def write_regression_report(

@@ -4,6 +4,7 @@ TimesCLIPModel.embed, and the regression benchmark at a tiny size."""
 from __future__ import annotations
 
 import csv
+import json
 import pickle
 
 import numpy as np
@@ -308,8 +309,49 @@ def test_regression_benchmark_writes_its_report_and_resumes(tmp_path, monkeypatc
     assert "## weather, 40 samples (32 train, 8 test)" in report and "| stage3 |" in report
     assert "Not run for crop: size(s) 1500, 15000" in report and "Command: `python -m benchmarks regression" in report
 
+    record = json.loads(next((tmp_path / "runs").glob("crop_n40_*.json")).read_text())
+    assert record["command"].startswith("python -m benchmarks regression --scale tiny")
+    assert record["machine"].endswith("1 torch thread(s)")
+
     monkeypatch.setattr(study, "run_regression_job", lambda *a, **k: pytest.fail("a finished job ran again"))
-    assert main(argv) == 0  # every job is done: nothing trains, the report is rewritten
+    assert main(argv + ["--note", "a rewrite"]) == 0  # every job is done: nothing trains, the report is rewritten
+    assert "a rewrite" not in (tmp_path / "regression.md").read_text()  # the jobs' own machine line is kept
+
+
+def test_regression_report_says_which_run_made_each_table():
+    from benchmarks.regression import RegressionSettings, regression_markdown
+
+    def rows(size, **provenance):
+        return [
+            {
+                "task": "crop",
+                "size": size,
+                "n_train": 8,
+                "n_test": 2,
+                "seed": 0,
+                "method": "ridge",
+                "r2": 0.5,
+                "rmse": 1.0,
+                "fit_seconds": 1.0,
+                "stage1_seconds": None,
+                **provenance,
+            }
+        ]
+
+    settings = RegressionSettings()
+    one = regression_markdown(
+        rows(10, machine="idle", command="cmd a") + rows(20, machine="idle", command="cmd a"),
+        settings,
+        command="fallback",
+        machine="fallback",
+    )
+    assert one.count("Machine: idle.") == 1 and one.index("Command: `cmd a`") < one.index("## crop, 10 samples")
+    assert "fallback" not in one
+
+    two = regression_markdown(rows(10) + rows(20, machine="idle", command="cmd b"), settings, "cmd a", "shared")
+    ten, twenty = two.split("## crop, 20 samples")
+    assert "Machine: shared." in ten and "Command: `cmd a`" in ten and ten.index("## crop, 10") < ten.index("cmd a")
+    assert "Machine: idle." in twenty and "Command: `cmd b`" in twenty and "shared" not in twenty
 
 
 def test_weather_samples_keep_test_targets_out_of_training(tmp_path):
