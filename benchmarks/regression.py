@@ -450,6 +450,14 @@ def regression_markdown(
                     "",
                     f"Stage 1 (the forecaster, shared by stage2 and stage3): {np.mean(stage1):.0f} s per seed.",
                 ]
+            r2_of = {(r["method"], r["seed"]): r["r2"] for r in cell}
+            seeds = sorted({seed for method, seed in r2_of if method == "stage3"})
+            if seeds and all(r2_of[("stage3", seed)] == r2_of.get(("stage2", seed)) for seed in seeds):
+                lines += [
+                    "",
+                    "Stage 3 equals stage 2 for every seed: no fine-tuning epoch beat stage 2's validation loss, "
+                    "so stage 3 kept the weights it started from.",
+                ]
             lines.append("")
         missing = [size for size in DEFAULT_SIZES if size not in sizes]
         if missing:

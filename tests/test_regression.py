@@ -348,6 +348,12 @@ def test_regression_report_says_which_run_made_each_table():
     assert one.count("Machine: idle.") == 1 and one.index("Command: `cmd a`") < one.index("## crop, 10 samples")
     assert "fallback" not in one
 
+    assert "Stage 3 equals stage 2" not in one  # no stage 3 rows
+    same = [{**rows(10)[0], "method": m, "seed": seed} for m in ("stage2", "stage3") for seed in (0, 1)]
+    assert "Stage 3 equals stage 2 for every seed" in regression_markdown(same, settings)
+    same[-1]["r2"] = 0.6
+    assert "Stage 3 equals stage 2" not in regression_markdown(same, settings)
+
     two = regression_markdown(rows(10) + rows(20, machine="idle", command="cmd b"), settings, "cmd a", "shared")
     ten, twenty = two.split("## crop, 20 samples")
     assert "Machine: shared." in ten and "Command: `cmd a`" in ten and ten.index("## crop, 10") < ten.index("cmd a")
