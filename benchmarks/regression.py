@@ -425,15 +425,11 @@ def regression_markdown(
         for size in sizes:
             cell = [r for r in rows if r["task"] == task and r["size"] == size]
             stage1 = [r["stage1_seconds"] for r in cell if r["method"] == "stage2" and r["stage1_seconds"] is not None]
-            lines += [
-                f"## {task}, {size} samples ({cell[0]['n_train']} train, {cell[0]['n_test']} test)",
-                "",
-                "| method | R² | RMSE | fit s |",
-                "|---|---|---|---|",
-            ]
-            if len(provenance) > 1:
+            lines += [f"## {task}, {size} samples ({cell[0]['n_train']} train, {cell[0]['n_test']} test)", ""]
+            if len(provenance) > 1:  # the runs differ: each table says which made it
                 for machine_, command_ in sorted({(r["machine"], r["command"]) for r in cell}):
-                    lines[-2:-2] = _provenance_lines(machine_, command_)
+                    lines += _provenance_lines(machine_, command_)
+            lines += ["| method | R² | RMSE | fit s |", "|---|---|---|---|"]
             for method in METHODS:
                 values = [r for r in cell if r["method"] == method]
                 if not values:
