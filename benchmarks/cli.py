@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "transfer", help="self-pretrained against random-init TimesCLIP (leave-one-dataset-out), then its report"
     )
     from benchmarks.transfer import BUDGETS, INITS, TRANSFER_DATASETS, PretrainSettings
+    from darts_timesclip.pretraining.options import OBJECTIVES
 
     defaults = PretrainSettings()
     transfer.add_argument("--datasets", nargs="+", default=list(TRANSFER_DATASETS), help="targets (and corpus)")
@@ -155,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument(
         "--objective",
         default=defaults.objective,
-        choices=("next-patch", "masked", "contrastive-only"),
+        choices=OBJECTIVES,
         help="pretraining objective besides the contrastive loss (default: %(default)s); the report keeps them apart",
     )
     transfer.add_argument("--scale", choices=("official", "tiny"), default="official", help="tiny: smoke tests")

@@ -29,6 +29,7 @@ from benchmarks.runner import Job, load_results, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
 from darts_timesclip._io import save_figure_atomic
+from darts_timesclip.pretraining.options import DEFAULT_OBJECTIVE
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ INITS = ("random", "pretrained-others", "pretrained-synthetic")
 BUDGETS = ("quick", "few-shot")
 HORIZON = LOOKBACK = 96
 FEW_SHOT_SHARE = 0.1
-#: ``pretrain_backbone``'s default objective (besides the contrastive loss, which every objective has).
-DEFAULT_OBJECTIVE = "next-patch"
 FEW_SHOT_EPOCHS = 10
 
 

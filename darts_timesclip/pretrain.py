@@ -17,7 +17,7 @@ import logging
 import shlex
 import sys
 
-from darts_timesclip.pretraining.objectives import OBJECTIVES
+from darts_timesclip.pretraining.options import DEFAULT_OBJECTIVE, OBJECTIVES
 from darts_timesclip.pretraining.trainer import DEFAULT_CONTEXT_LENGTHS, pretrain_backbone
 
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=64, help="windows per step (default: 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, corpus and sampling")
     parser.add_argument(
-        "--objective", choices=OBJECTIVES, default="next-patch", help="temporal objective (default: next-patch)"
+        "--objective", choices=OBJECTIVES, default=DEFAULT_OBJECTIVE, help="temporal objective (default: %(default)s)"
     )
     parser.add_argument(
         "--context-lengths",

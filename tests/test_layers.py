@@ -56,6 +56,8 @@ def test_package_top_level_is_lazy():
         import sys
         import darts_timesclip
         assert "torch" not in sys.modules, "importing the package loaded torch"
+        from darts_timesclip.pretraining import DEFAULT_OBJECTIVE, OBJECTIVES
+        assert DEFAULT_OBJECTIVE in OBJECTIVES and "torch" not in sys.modules, "the objectives' names loaded torch"
         from darts_timesclip import TimesCLIPConfig
         assert TimesCLIPConfig.__module__ == "darts_timesclip.network.config"
         try:

@@ -26,8 +26,7 @@ from darts_timesclip.network.heads import ContrastiveAlignment
 from darts_timesclip.network.normalization import instance_normalize
 from darts_timesclip.network.patching import make_patches
 from darts_timesclip.network.towers import NumericTower, VisionTower
-
-OBJECTIVES = ("next-patch", "masked", "contrastive-only")
+from darts_timesclip.pretraining.options import DEFAULT_OBJECTIVE, OBJECTIVES
 
 
 @dataclass
@@ -65,7 +64,7 @@ class TimesCLIPPretrainer(nn.Module):
         patch_length: int = 16,
         patch_stride: int = 8,
         max_context: int = 336,
-        objective: str = "next-patch",
+        objective: str = DEFAULT_OBJECTIVE,
         contrastive_weight: float = 1.0,
         mask_ratio: float = 0.3,
     ) -> None:

@@ -28,6 +28,7 @@ from darts_timesclip.backbones.loading import _config_kwargs, load_pretrained_to
 from darts_timesclip.network.config import TimesCLIPConfig
 from darts_timesclip.pretraining.corpus import Corpus, build_corpus
 from darts_timesclip.pretraining.objectives import OBJECTIVES, TimesCLIPPretrainer
+from darts_timesclip.pretraining.options import DEFAULT_OBJECTIVE
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def pretrain_backbone(
     context_lengths: Sequence[int] = DEFAULT_CONTEXT_LENGTHS,
     patch_length: int = 16,
     patch_stride: int = 8,
-    objective: str = "next-patch",
+    objective: str = DEFAULT_OBJECTIVE,
     contrastive_weight: float = 1.0,
     learning_rate: float = 5e-4,
     weight_decay: float = 0.01,
