@@ -205,9 +205,16 @@ def row_label(row: dict[str, Any]) -> str:
     return row["init"] if objective in ("", DEFAULT_OBJECTIVE) else f"{row['init']} ({objective})"
 
 
-def _label_order(label: str) -> tuple[int, str]:
-    base = label.split(" (")[0]
-    return (ROW_ORDER.index(base) if base in ROW_ORDER else len(ROW_ORDER), label)
+def row_labels(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The distinct row labels of ``rows`` in report order: by init (``ROW_ORDER``), the default objective first."""
+
+    def order(config: tuple[str, str]) -> tuple[int, str, bool, str]:
+        init, objective = config
+        rank = ROW_ORDER.index(init) if init in ROW_ORDER else len(ROW_ORDER)
+        return rank, init, objective not in ("", DEFAULT_OBJECTIVE), objective
+
+    configs = sorted({(r["init"], r.get("objective", "")) for r in rows}, key=order)
+    return list(dict.fromkeys(row_label({"init": i, "objective": o}) for i, o in configs))
 
 
 def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", architecture: str = "compact") -> str:
@@ -219,7 +226,7 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", archite
         {r["dataset"] for r in rows}, key=lambda d: TRANSFER_DATASETS.index(d) if d in TRANSFER_DATASETS else 99
     )
     budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
-    inits = sorted({row_label(r) for r in rows}, key=_label_order)
+    inits = row_labels(rows)
     lines = [
         "# Self-pretraining: what it buys",
         "",
@@ -317,7 +324,7 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
     budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
     datasets = sorted({r["dataset"] for r in rows})
-    inits = sorted({row_label(r) for r in rows}, key=_label_order)
+    inits = row_labels(rows)
     fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 3.6), squeeze=False)
     width = 0.8 / len(inits)
     for ax, budget in zip(axes[0], budgets):

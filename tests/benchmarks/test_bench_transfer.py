@@ -153,3 +153,26 @@ def test_transfer_refuses_an_unknown_objective(capsys):
     with pytest.raises(SystemExit):
         main(["transfer", "--objective", "mask", "--report-only"])
     assert "invalid choice: 'mask'" in capsys.readouterr().err
+
+
+def test_report_rows_follow_init_order_with_the_default_objective_first():
+    from benchmarks.transfer import row_labels
+
+    configs = [
+        ("nlinear", ""),
+        ("pretrained-others", "masked"),
+        ("pretrained-synthetic", DEFAULT_OBJECTIVE),
+        ("pretrained-others", DEFAULT_OBJECTIVE),
+        ("random", ""),
+        ("pretrained-others", "contrastive-only"),
+        ("pretrained-others", "masked"),
+    ]
+    rows = [{"init": init, "objective": objective} for init, objective in configs]
+    assert row_labels(rows) == [
+        "random",
+        "pretrained-others",
+        "pretrained-others (contrastive-only)",
+        "pretrained-others (masked)",
+        "pretrained-synthetic",
+        "nlinear",
+    ]
