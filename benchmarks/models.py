@@ -27,10 +27,12 @@ wrapped by Darts' ``NeuralForecastModel``.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -139,8 +141,44 @@ class ModelConfig:
         return copy.deepcopy(asdict(self))
 
     def config_hash(self) -> str:
-        """Short stable hash of the configuration (independent of the Python process)."""
-        return stable_hash(self.to_dict())
+        """Short stable hash of the configuration (independent of the Python process and of where it runs).
+
+        A backbone directory enters by its contents, not its path (see :func:`backbone_identity`), so that a
+        study's results directory, cloned or moved elsewhere with its backbones, resumes its finished jobs.
+        """
+        payload = self.to_dict()
+        payload["backbone"] = backbone_identity(self.backbone)
+        return stable_hash(payload)
+
+
+def backbone_identity(backbone: str) -> str:
+    """How a TimesCLIP backbone enters a job's id.
+
+    A preset or hub id enters as named. A local backbone directory (one holding a ``config.json``) enters as
+    ``dir:<digest>``, a SHA-256 over its ``config.json`` and weight files (``*.safetensors``, ``*.bin``): the
+    same weights give the same id wherever the directory lies, and different weights under the same path
+    never share one. Bookkeeping files (``pretraining.json``, a resume ``checkpoint.pt``) are left out.
+    """
+    path = Path(backbone).expanduser()
+    if not (path / "config.json").is_file():
+        return backbone
+    files = sorted(
+        f for f in path.iterdir() if f.is_file() and (f.name == "config.json" or f.suffix in (".safetensors", ".bin"))
+    )
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return "dir:" + _directory_digest(str(path.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _directory_digest(path: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """SHA-256 over the named files of ``path``; ``stamp`` (names, sizes, mtimes) keys the cache."""
+    digest = hashlib.sha256()
+    for name, _, _ in stamp:
+        digest.update(name.encode("utf-8") + b"\0")
+        with open(Path(path) / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def stable_hash(payload: Any, length: int = 10) -> str:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.models import MODEL_NAMES, EpochLRFactor, TrainingCaps, build_model, model_config
+from benchmarks.models import (
+    MODEL_NAMES,
+    EpochLRFactor,
+    TrainingCaps,
+    backbone_identity,
+    build_model,
+    model_config,
+)
 from benchmarks.registry import REGISTRY
 from benchmarks.runner import (
     Job,
@@ -72,6 +79,34 @@ def test_run_id_is_the_same_in_a_fresh_process():
 )
 def test_run_id_changes_with_everything_that_defines_the_job(changes):
     assert _job(**changes).run_id != _job().run_id
+
+
+def test_a_backbone_directory_enters_the_run_id_by_its_weights_not_its_path(tmp_path):
+    import shutil
+
+    def backbone(path: Path, weights: bytes) -> Path:
+        path.mkdir(parents=True)
+        (path / "config.json").write_text('{"model_type": "clip"}')
+        (path / "model.safetensors").write_bytes(weights)
+        (path / "pretraining.json").write_text('{"train_seconds": 1.0}')
+        return path
+
+    def job(path: Path) -> Job:
+        config = replace(model_config("timesclip", "ETTh1", 96), backbone=str(path), pretrained=True)
+        return _job(model=config)
+
+    first = backbone(tmp_path / "study" / "others-than-ETTh1", b"weights")
+    moved = tmp_path / "clone" / "others-than-ETTh1"
+    shutil.copytree(first, moved)
+    assert job(moved).run_id == job(first).run_id  # a cloned results directory resumes its jobs
+    (moved / "pretraining.json").write_text('{"train_seconds": 2.0}')  # bookkeeping is not the backbone
+    (moved / "checkpoint.pt").write_bytes(b"resume state")
+    assert job(moved).run_id == job(first).run_id
+    other = backbone(tmp_path / "other" / "others-than-ETTh1", b"other weights")
+    assert job(other).run_id != job(first).run_id
+    # presets, hub ids and paths that are no backbone directory enter as named
+    assert backbone_identity("compact") == "compact"
+    assert backbone_identity(str(tmp_path / "missing")) == str(tmp_path / "missing")
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
