@@ -7,8 +7,9 @@ used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from darts_timesclip._lazy import lazy_attributes
 
 __version__ = "0.2.0"
 
@@ -58,13 +59,4 @@ if TYPE_CHECKING:
     from darts_timesclip.vq.model import VQTransformerModel
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'darts_timesclip' has no attribute '{name}'")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, __all__)

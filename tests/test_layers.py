@@ -80,6 +80,18 @@ def test_unknown_top_level_name_is_an_attribute_error():
         darts_timesclip.TimesClipModel  # noqa: B018
 
 
+def test_both_lazy_packages_list_their_public_names_and_cache_them_once_imported():
+    import darts_timesclip
+    import darts_timesclip.pretraining as pretraining
+
+    for package in (darts_timesclip, pretraining):
+        assert set(package.__all__) <= set(dir(package))
+    with pytest.raises(AttributeError, match="'darts_timesclip.pretraining' has no attribute 'Pretrainer'"):
+        pretraining.Pretrainer  # noqa: B018
+    objectives = pretraining.OBJECTIVES
+    assert vars(pretraining)["OBJECTIVES"] is objectives  # cached: the next look-up is a plain attribute
+
+
 @pytest.mark.skipif(importlib.util.find_spec("pytorch_forecasting") is None, reason="pytorch-forecasting extra")
 def test_pytorch_forecasting_adapter_imports_without_darts():
     result = _run(

@@ -10,8 +10,9 @@ Public names are imported lazily (PEP 562), as in :mod:`darts_timesclip`: the ob
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from darts_timesclip._lazy import lazy_attributes
 
 #: public name -> module that defines it
 _LAZY = {
@@ -44,13 +45,4 @@ if TYPE_CHECKING:
     from darts_timesclip.pretraining.trainer import DEFAULT_CONTEXT_LENGTHS, pretrain_backbone
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, __all__)
