@@ -227,6 +227,7 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", archite
     )
     budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
     inits = row_labels(rows)
+    variants = {row_label(r): r["init"] for r in rows if r.get("objective", "") not in ("", DEFAULT_OBJECTIVE)}
     lines = [
         "# Self-pretraining: what it buys",
         "",
@@ -259,43 +260,52 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", archite
                 entries.append(f"{mean:.3f} ± {std:.3f} ({len(values)})")
             lines.append(f"| {dataset} | " + " | ".join(entries) + " |")
         lines.append("")
-        lines += _verdict(cells, datasets, budget, inits)
+        lines += _verdict(cells, datasets, budget, inits, variants)
     return "\n".join(lines) + "\n"
 
 
-def _verdict(cells: dict, datasets: Sequence[str], budget: str, inits: Sequence[str]) -> list[str]:
-    """Wins of each pretrained init over random and average ranks.
+def _compare(cells: dict, datasets: Sequence[str], budget: str, label: str, reference: str) -> str:
+    """One verdict line: ``label`` against ``reference`` on every dataset where both ran."""
+    counts = dict.fromkeys(("better", "worse", "within spread", "one seed"), 0)
+    for dataset in datasets:
+        a, b = cells.get((dataset, budget, label)), cells.get((dataset, budget, reference))
+        if a and b:
+            counts[seed_verdict(a, b)] += 1
+    single = counts["one seed"]
+    return (
+        f"- `{label}` against `{reference}`: better on {counts['better']}, worse on {counts['worse']}, within the "
+        f"seed spread on {counts['within spread']} dataset(s)"
+        + (f"; {single} with a single seed, not judged." if single else ".")
+    )
+
+
+def _verdict(
+    cells: dict, datasets: Sequence[str], budget: str, inits: Sequence[str], variants: dict[str, str]
+) -> list[str]:
+    """Wins of each pretrained row over random, of each objective over the default one, and average ranks.
 
     A difference counts only where both rows have at least two seeds and it exceeds the larger of their standard
-    deviations; otherwise the dataset is "within the seed spread" (or "one seed", which cannot be judged).
+    deviations; otherwise the dataset is "within the seed spread" (or "one seed", which cannot be judged). The
+    average rank is taken over the main rows (every init with the default objective) on the datasets where all of
+    them ran, so that an objective ablation run on fewer datasets does not shrink it. ``variants`` maps the label of
+    each row pretrained with another objective than the default to the label of its init's default row.
     """
-    out = []
-    for init in (i for i in inits if i.startswith("pretrained")):
-        wins = losses = ties = single = 0
-        for dataset in datasets:
-            a, b = cells.get((dataset, budget, init)), cells.get((dataset, budget, "random"))
-            if not a or not b:
-                continue
-            verdict = seed_verdict(a, b)
-            single += verdict == "one seed"
-            ties += verdict == "within spread"
-            wins += verdict == "better"
-            losses += verdict == "worse"
-        out.append(
-            f"- `{init}` against `random`: better on {wins}, worse on {losses}, within the seed spread on {ties} "
-            f"dataset(s)" + (f"; {single} with a single seed, not judged." if single else ".")
-        )
+    out = [_compare(cells, datasets, budget, init, "random") for init in inits if init.startswith("pretrained")]
+    out += [_compare(cells, datasets, budget, label, variants[label]) for label in inits if label in variants]
+    main_rows = [i for i in inits if i not in variants]
     ranks: dict[str, list[int]] = {}
     for dataset in datasets:
-        means = {i: mean_std(cells[(dataset, budget, i)])[0] for i in inits if cells.get((dataset, budget, i))}
-        if len(means) == len(inits):
+        means = {i: mean_std(cells[(dataset, budget, i)])[0] for i in main_rows if cells.get((dataset, budget, i))}
+        if len(means) == len(main_rows):
             for rank, init in enumerate(sorted(means, key=means.get), start=1):
                 ranks.setdefault(init, []).append(rank)
     if ranks:
         n = len(next(iter(ranks.values())))
         out.append(
-            f"- Average MSE rank over the {n} dataset(s) with every row: "
-            + ", ".join(f"`{i}` {np.mean(ranks[i]):.2f}" for i in inits if i in ranks)
+            f"- Average MSE rank over the {n} dataset(s) with every row"
+            + (" (objective variants left out)" if variants else "")
+            + ": "
+            + ", ".join(f"`{i}` {np.mean(ranks[i]):.2f}" for i in main_rows if i in ranks)
             + "."
         )
     return [*out, ""]
@@ -310,10 +320,6 @@ def write_transfer_report(
         raise ValueError(f"No finished transfer job under `{output_dir}`; run `python -m benchmarks transfer` first.")
     plot = (lambda path: _plot(rows, path)) if plots else None
     return write_study_files(results_dir, "pretraining", rows, transfer_markdown(rows, command, architecture), plot)
-
-
-def _mses(rows: Sequence[dict[str, Any]], dataset: str, budget: str, init: str) -> list[float]:
-    return [r["mse"] for r in rows if (r["dataset"], r["budget"], r["init"]) == (dataset, budget, init)]
 
 
 def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
