@@ -10,11 +10,14 @@ For each target dataset (H = 96, L = 96, the suite's protocol):
 each fine-tuned at two budgets: ``quick`` (the quick tier's: 2 epochs over the most recent 4,096 windows) and
 ``few-shot`` (10 epochs over the most recent 10% of the target's train windows), beside NLinear trained on the same
 windows. Every fine-tune is a benchmark job (one result file, resumable); backbones are written under
-``<output>/backbones`` and resume too. ``report`` writes ``pretraining.csv``, ``pretraining.md`` and a plot.
+``<output>/backbones`` and resume too (their weights are not committed; a summary of each, read from its
+``pretraining.json``, is kept in ``<output>/backbones.json``, which is). ``report`` writes ``pretraining.csv``,
+``pretraining.md`` and a plot.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -25,7 +28,7 @@ import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config, stable_hash
 from benchmarks.registry import find_file, get_spec, read_dataset
-from benchmarks.runner import Job, load_results, write_study_files
+from benchmarks.runner import Job, load_results, write_json_atomic, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
 from darts_timesclip._io import save_figure_atomic
@@ -39,6 +42,7 @@ BUDGETS = ("quick", "few-shot")
 HORIZON = LOOKBACK = 96
 FEW_SHOT_SHARE = 0.1
 FEW_SHOT_EPOCHS = 10
+BACKBONE_INDEX = "backbones.json"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,41 @@ def ensure_backbone(
         command=f"benchmarks transfer: {init} for {target}",
     )
     return path
+
+
+def backbone_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What the report says of a backbone, from its ``pretraining.json``."""
+    run, corpus, final = record.get("run", {}), record.get("corpus", {}), record.get("final_losses", {})
+    return {
+        "objective": run.get("objective", ""),
+        "corpus": "; ".join(corpus.get("sources", [])),
+        "n_series": corpus.get("n_series"),
+        "n_points": corpus.get("n_points"),
+        "steps": record.get("steps"),
+        "batch_size": run.get("batch_size"),
+        "train_seconds": record.get("train_seconds"),
+        "windows_per_second": record.get("windows_per_second"),
+        "device": record.get("device", ""),
+        "final_contrastive_loss": final.get("contrastive"),
+    }
+
+
+def index_backbones(output_dir: Path) -> dict[str, dict[str, Any]]:
+    """The summaries of the study's finished backbones, by directory name, kept in ``<output>/backbones.json``.
+
+    Every backbone directory on disk that has finished pretraining (it holds ``pretraining.json``) refreshes its
+    entry; entries of backbones not on disk (a fresh clone has the index, not the weights) are kept.
+    """
+    path = output_dir / BACKBONE_INDEX
+    index = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    found = {
+        record.parent.name: backbone_summary(json.loads(record.read_text(encoding="utf-8")))
+        for record in sorted((output_dir / "backbones").glob("*/pretraining.json"))
+    }
+    if any(index.get(name) != summary for name, summary in found.items()):
+        index.update(found)
+        write_json_atomic(path, index)
+    return index
 
 
 def transfer_jobs(
@@ -217,8 +256,14 @@ def row_labels(rows: Sequence[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(row_label({"init": i, "objective": o}) for i, o in configs))
 
 
-def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", architecture: str = "compact") -> str:
-    """The table (mean ± std over seeds) and the verdict, computed from ``rows``."""
+def transfer_markdown(
+    rows: Sequence[dict[str, Any]],
+    command: str = "",
+    architecture: str = "compact",
+    backbones: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """The table (mean ± std over seeds) and the verdict, computed from ``rows``; then the pretrained backbones the
+    rows used, where ``backbones`` (:func:`index_backbones`) knows them."""
     cells: dict[tuple[str, str, str], list[float]] = {}
     for row in rows:
         cells.setdefault((row["dataset"], row["budget"], row_label(row)), []).append(row["mse"])
@@ -261,7 +306,37 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], command: str = "", archite
             lines.append(f"| {dataset} | " + " | ".join(entries) + " |")
         lines.append("")
         lines += _verdict(cells, datasets, budget, inits, variants)
+    lines += _backbone_lines(rows, backbones or {})
     return "\n".join(lines) + "\n"
+
+
+def _backbone_lines(rows: Sequence[dict[str, Any]], backbones: dict[str, dict[str, Any]]) -> list[str]:
+    used = sorted({Path(r["backbone"]).name for r in rows if r["init"].startswith("pretrained") and r.get("backbone")})
+    known = [name for name in used if name in backbones]
+    if not known:
+        return []
+    lines = [
+        "## The pretrained backbones",
+        "",
+        "As each backbone's `pretraining.json` records them (the weights are not committed). Seconds are wall-clock "
+        "on the machine named; a backbone pretrained beside other jobs is slower than one pretrained alone.",
+        "",
+        "| backbone | objective | corpus | series | points | steps x batch | seconds | windows/s | device "
+        "| final contrastive loss |",
+        "|---" * 10 + "|",
+    ]
+    for name in known:
+        b = backbones[name]
+        loss = b.get("final_contrastive_loss")
+        lines.append(
+            f"| `{name}` | {b['objective']} | {b['corpus']} | {b['n_series']:,} | {b['n_points']:,} | "
+            f"{b['steps']} x {b['batch_size']} | {b['train_seconds']:.0f} | {b['windows_per_second']:.0f} | "
+            f"{b['device']} | {'-' if loss is None else f'{loss:.3f}'} |"
+        )
+    missing = len(used) - len(known)
+    if missing:
+        lines.append(f"\n{missing} backbone(s) used by these rows are not in the index.")
+    return [*lines, ""]
 
 
 def _compare(cells: dict, datasets: Sequence[str], budget: str, label: str, reference: str) -> str:
@@ -319,7 +394,8 @@ def write_transfer_report(
     if not rows:
         raise ValueError(f"No finished transfer job under `{output_dir}`; run `python -m benchmarks transfer` first.")
     plot = (lambda path: _plot(rows, path)) if plots else None
-    return write_study_files(results_dir, "pretraining", rows, transfer_markdown(rows, command, architecture), plot)
+    markdown = transfer_markdown(rows, command, architecture, index_backbones(output_dir))
+    return write_study_files(results_dir, "pretraining", rows, markdown, plot)
 
 
 def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from benchmarks.transfer import (
     DEFAULT_OBJECTIVE,
     PretrainSettings,
     budget_caps,
+    index_backbones,
     pretraining_series,
     transfer_jobs,
     transfer_markdown,
@@ -76,11 +79,38 @@ def test_transfer_command_runs_resumes_and_reports(two_datasets, tmp_path, capsy
     with (results / "pretraining.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {"dataset", "horizon", "init", "budget", "seed", "mse", "mae"} <= set(rows[0])
-    assert "## Budget: few-shot" in (results / "pretraining.md").read_text()
+    markdown = (results / "pretraining.md").read_text()
+    assert "## Budget: few-shot" in markdown
+    index = json.loads((out / "backbones.json").read_text())  # committed in place of the weights
+    assert sorted(index) == sorted(p.name for p in (out / "backbones").iterdir())
+    assert {b["steps"] for b in index.values()} == {3} and {b["batch_size"] for b in index.values()} == {4}
+    assert f"| `{Path(backbone_dir).name}` | {DEFAULT_OBJECTIVE} |" in markdown
 
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     assert main(argv) == 0  # everything finished: nothing runs again
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == mtimes
+
+
+def test_backbone_index_outlives_the_weights(tmp_path):
+    record = {
+        "run": {"objective": "masked", "batch_size": 8},
+        "corpus": {"sources": ["2 TimeSeries"], "n_series": 2, "n_points": 500},
+        "steps": 5,
+        "train_seconds": 2.0,
+        "windows_per_second": 20.0,
+        "device": "cpu",
+        "final_losses": {"contrastive": 1.5},
+    }
+    (tmp_path / "backbones" / "b1").mkdir(parents=True)
+    (tmp_path / "backbones" / "b1" / "pretraining.json").write_text(json.dumps(record))
+    (tmp_path / "backbones" / "b2").mkdir()  # still pretraining: no record yet
+    assert sorted(index_backbones(tmp_path)) == ["b1"]
+    shutil.rmtree(tmp_path / "backbones")  # a fresh clone: the index, not the weights
+    index = index_backbones(tmp_path)
+    assert index["b1"]["objective"] == "masked" and index["b1"]["final_contrastive_loss"] == 1.5
+    row = {"dataset": "ETTh1", "budget": "quick", "init": "pretrained-others", "objective": "masked", "seed": 1}
+    table = transfer_markdown([{**row, "mse": 0.4, "backbone": "/elsewhere/b1"}], backbones=index)
+    assert "| `b1` | masked | 2 TimeSeries | 2 | 500 | 5 x 8 | 2 | 20 | cpu | 1.500 |" in table
 
 
 def test_verdict_needs_two_seeds_and_a_difference_beyond_their_spread():
