@@ -368,6 +368,7 @@ def _verdict(
     out = [_compare(cells, datasets, budget, init, "random") for init in inits if init.startswith("pretrained")]
     out += [_compare(cells, datasets, budget, label, variants[label]) for label in inits if label in variants]
     main_rows = [i for i in inits if i not in variants]
+    variants_here = any(cells.get((dataset, budget, label)) for label in variants for dataset in datasets)
     ranks: dict[str, list[int]] = {}
     for dataset in datasets:
         means = {i: mean_std(cells[(dataset, budget, i)])[0] for i in main_rows if cells.get((dataset, budget, i))}
@@ -378,7 +379,7 @@ def _verdict(
         n = len(next(iter(ranks.values())))
         out.append(
             f"- Average MSE rank over the {n} dataset(s) with every row"
-            + (" (objective variants left out)" if variants else "")
+            + (" (objective variants left out)" if variants_here else "")
             + ": "
             + ", ".join(f"`{i}` {np.mean(ranks[i]):.2f}" for i in main_rows if i in ranks)
             + "."
