@@ -137,9 +137,15 @@ def backbone_summary(record: dict[str, Any]) -> dict[str, Any]:
         "batch_size": run.get("batch_size"),
         "train_seconds": record.get("train_seconds"),
         "windows_per_second": record.get("windows_per_second"),
-        "device": record.get("device", ""),
+        "device": _device_label(record),
         "final_contrastive_loss": final.get("contrastive"),
     }
+
+
+def _device_label(record: dict[str, Any]) -> str:
+    """``"cpu (AMD EPYC, 2 threads)"``; only ``"cpu"`` for backbones pretrained before the processor was recorded."""
+    device, name = record.get("device", ""), record.get("device_name")
+    return f"{device} ({name})" if name else device
 
 
 def index_backbones(output_dir: Path) -> dict[str, dict[str, Any]]:

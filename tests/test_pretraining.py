@@ -87,6 +87,7 @@ def test_output_loads_as_a_clip_model_and_records_the_run(pretrained_dir):
     assert record["steps"] == 6 and record["run"]["objective"] == "next-patch"
     assert record["corpus"]["n_series"] == 26  # 3 series x 2 components + 20 synthetic
     assert {"total", "contrastive", "temporal", "windows_per_s"} <= set(record["final_losses"])
+    assert record["device"] == "cpu" and record["device_name"].endswith(f", {torch.get_num_threads()} threads")
     assert not (pretrained_dir / "checkpoint.pt").exists()
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -306,6 +307,7 @@ def pretrain_backbone(
         "train_seconds": round(elapsed, 1),
         "windows_per_second": round(step * batch_size / max(elapsed, 1e-9), 1),
         "device": str(device),
+        "device_name": _device_name(device),
         "history": history,
         "final_losses": history[-1] if history else {},
         "command": command or " ".join(sys.argv),
@@ -315,6 +317,25 @@ def pretrain_backbone(
     checkpoint_path.unlink(missing_ok=True)
     logger.info("Saved the pretrained backbone to `%s` (%.0f s, %d steps).", output_dir, elapsed, step)
     return output_dir
+
+
+def _device_name(device: torch.device) -> str:
+    """The processor behind ``device``, for the record: ``"NVIDIA H100 ..."`` or ``"AMD EPYC, 2 threads"``."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = ""
+    try:
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+    except OSError:
+        pass
+    return f"{model or platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def _tower_shapes(config: dict[str, Any]) -> dict[str, Any]:

@@ -111,6 +111,11 @@ def test_backbone_index_outlives_the_weights(tmp_path):
     row = {"dataset": "ETTh1", "budget": "quick", "init": "pretrained-others", "objective": "masked", "seed": 1}
     table = transfer_markdown([{**row, "mse": 0.4, "backbone": "/elsewhere/b1"}], backbones=index)
     assert "| `b1` | masked | 2 TimeSeries | 2 | 500 | 5 x 8 | 2 | 20 | cpu | 1.500 |" in table
+    # a record that names its processor (since the field exists) shows it, so seconds can be compared fairly
+    record["device_name"] = "AMD EPYC, 2 threads"
+    (tmp_path / "backbones" / "b1").mkdir(parents=True)
+    (tmp_path / "backbones" / "b1" / "pretraining.json").write_text(json.dumps(record))
+    assert index_backbones(tmp_path)["b1"]["device"] == "cpu (AMD EPYC, 2 threads)"
 
 
 def test_verdict_needs_two_seeds_and_a_difference_beyond_their_spread():
