@@ -109,6 +109,16 @@ def test_a_backbone_directory_enters_the_run_id_by_its_weights_not_its_path(tmp_
     assert backbone_identity(str(tmp_path / "missing")) == str(tmp_path / "missing")
 
 
+def test_a_preset_name_stays_a_preset_beside_a_directory_of_that_name(tmp_path, monkeypatch):
+    # the model's loader reads `backbone="compact"` as the preset whatever lies in the working directory,
+    # so the job id must not turn it into a directory digest
+    (tmp_path / "compact").mkdir()
+    (tmp_path / "compact" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert backbone_identity("compact") == "compact"
+    assert backbone_identity("./compact").startswith("dir:")
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 @pytest.mark.parametrize("dataset", list(REGISTRY))
 def test_every_model_has_a_configuration_for_every_dataset(name, dataset):
