@@ -155,11 +155,11 @@ def backbone_identity(backbone: str) -> str:
     """How a TimesCLIP backbone enters a job's id.
 
     A preset or hub id enters as named, a preset name even where a directory of that name exists, as the model's
-    loader reads it (:func:`darts_timesclip.backbones.loading`). A local backbone directory (one holding a
-    ``config.json``) enters as
-    ``dir:<digest>``, a SHA-256 over its ``config.json`` and weight files (``*.safetensors``, ``*.bin``): the
-    same weights give the same id wherever the directory lies, and different weights under the same path
-    never share one. Bookkeeping files (``pretraining.json``, a resume ``checkpoint.pt``) are left out.
+    loader (:mod:`darts_timesclip.backbones.loading`) reads it. A local backbone directory (one holding a
+    ``config.json``) enters as ``dir:<digest>``, a SHA-256 over its ``config.json`` and weight files
+    (``*.safetensors``, ``*.bin``): the same weights give the same id wherever the directory lies, and different
+    weights under the same path never share one. Bookkeeping files (``pretraining.json``, a resume
+    ``checkpoint.pt``) are left out.
     """
     from darts_timesclip.backbones.presets import PRESETS
 
