@@ -34,7 +34,7 @@ import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config
 from benchmarks.registry import get_spec
-from benchmarks.runner import Job, load_results, write_study_files
+from benchmarks.runner import Job, command_markdown, load_results, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
 from darts_timesclip._io import save_figure_atomic
@@ -149,8 +149,7 @@ def ablation_markdown(rows: Sequence[dict[str, Any]], command: str = "") -> str:
         "and it exceeds the larger of their standard deviations.",
         "",
     ]
-    if command:
-        lines += [f"Command: `{command}`", ""]
+    lines += command_markdown(command)
     for dataset in datasets:
         full = cells.get((dataset, "full"), [])
         lines += [f"## {dataset}", "", "| configuration | MSE | Δ to full | verdict |", "|---|---|---|---|"]
@@ -167,6 +166,7 @@ def ablation_markdown(rows: Sequence[dict[str, Any]], command: str = "") -> str:
                 verdict = seed_verdict(values, full)
             lines.append(f"| {variant} | {mean:.4f} ± {std:.4f} ({len(values)}) | {delta} | {verdict} |")
         lines.append("")
+    lines += _relative_matrix(cells, datasets, variants)
     lines += ["## Summary", "", "| configuration | better than full | worse | within spread | not judged |"]
     lines.append("|---|---|---|---|---|")
     for variant in (v for v in variants if v != "full"):
@@ -179,6 +179,35 @@ def ablation_markdown(rows: Sequence[dict[str, Any]], command: str = "") -> str:
             f"| {variant} | {counts['better']} | {counts['worse']} | {counts['within spread']} | {counts['one seed']} |"
         )
     return "\n".join([*lines, ""])
+
+
+def _relative_matrix(
+    cells: dict[tuple[str, str], list[float]], datasets: Sequence[str], variants: Sequence[str]
+) -> list[str]:
+    """Every configuration against ``full`` on every dataset, in one table: the relative difference of the mean MSE
+    and, where it exceeds the seed spread, the verdict in bold."""
+    lines = [
+        "## Relative to full",
+        "",
+        "Mean MSE relative to `full` on the same dataset (negative: better); **better** / **worse** only where the "
+        "difference exceeds the seed spread; `-`: not run.",
+        "",
+        "| configuration | " + " | ".join(datasets) + " |",
+        "|---" * (len(datasets) + 1) + "|",
+    ]
+    for variant in (v for v in variants if v != "full"):
+        texts = []
+        for dataset in datasets:
+            values, full = cells.get((dataset, variant)), cells.get((dataset, "full"))
+            if not values or not full:
+                texts.append("-")
+                continue
+            relative = mean_std(values)[0] / mean_std(full)[0] - 1.0
+            verdict = seed_verdict(values, full)
+            note = {"better": " **better**", "worse": " **worse**", "one seed": " (one seed)"}.get(verdict, "")
+            texts.append(f"{relative:+.1%}{note}")
+        lines.append(f"| {variant} | " + " | ".join(texts) + " |")
+    return [*lines, ""]
 
 
 def write_ablation_report(output_dir: Path, results_dir: Path, plots: bool = True, command: str = "") -> list[Path]:

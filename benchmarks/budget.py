@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config
-from benchmarks.runner import Job, load_results, write_study_files
+from benchmarks.runner import Job, command_markdown, load_results, write_study_files
 from benchmarks.stats import mean_std
 from darts_timesclip._io import save_figure_atomic
 
@@ -126,8 +126,7 @@ def budget_markdown(rows: Sequence[dict[str, Any]], command: str = "") -> str:
         + ".",
         "",
     ]
-    if command:
-        lines += [f"Command: `{command}`", ""]
+    lines += command_markdown(command)
     for dataset in sorted({r["dataset"] for r in rows}):
         lines += [f"## {dataset}", "", "| model | " + " | ".join(budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
         for model in sorted({r["model"] for r in rows if r["dataset"] == dataset}):

@@ -383,10 +383,10 @@ def cmd_transfer(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _commands_that_ran(output_dir: Path, fallback: str) -> str:
     """The distinct commands that ran the finished jobs under ``output_dir`` (a resumed study may have had several),
     for a report to name; ``fallback`` where the records name none."""
-    from benchmarks.runner import load_results
+    from benchmarks.runner import COMMAND_SEPARATOR, load_results
 
     ran = sorted({str(r.get("command", "")) for r in load_results(output_dir) if r.get("command")})
-    return " ; ".join(ran) or fallback
+    return COMMAND_SEPARATOR.join(ran) or fallback
 
 
 def cmd_study(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.registry import get_spec, read_dataset
-from benchmarks.runner import write_json_atomic
+from benchmarks.runner import command_markdown, write_json_atomic
 from benchmarks.stats import mean_std
 from darts_timesclip._io import write_text_atomic
 
@@ -470,9 +470,7 @@ def _provenance_lines(machine: str, command: str) -> list[str]:
     lines = []
     if machine:
         lines += [f"Machine: {machine}.", ""]
-    if command:
-        lines += [f"Command: `{command}`", ""]
-    return lines
+    return lines + command_markdown(command)
 
 
 def write_regression_report(

@@ -182,6 +182,25 @@ def result_path(output_dir: Path, job: Job) -> Path:
     return output_dir / RUNS_DIR / f"{job.run_id}.json"
 
 
+COMMAND_SEPARATOR = " ; "  # joins the distinct commands that made a study's run files (see ``command_markdown``)
+
+
+def command_markdown(command: str) -> list[str]:
+    """A report's provenance lines: ``Command: `...` `` for one command; for several (joined by
+    ``COMMAND_SEPARATOR``: a study resumed by narrower commands), a list with one command per line."""
+    commands = [c for c in command.split(COMMAND_SEPARATOR) if c.strip()]
+    if not commands:
+        return []
+    if len(commands) == 1:
+        return [f"Command: `{commands[0]}`", ""]
+    lines = [
+        f"Commands: the {len(commands)} below made these run files (a study run piece by piece; each skips the jobs "
+        "that have finished).",
+        "",
+    ]
+    return [*lines, *(f"- `{c}`" for c in commands), ""]
+
+
 def write_study_files(
     results_dir: Path, stem: str, rows: Sequence[dict[str, Any]], markdown: str, plot: Callable[[Path], Path] | None
 ) -> list[Path]:

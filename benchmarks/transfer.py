@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config, stable_hash
 from benchmarks.registry import find_file, get_spec, read_dataset
-from benchmarks.runner import Job, load_results, write_json_atomic, write_study_files
+from benchmarks.runner import Job, command_markdown, load_results, write_json_atomic, write_study_files
 from benchmarks.stats import mean_std, seed_verdict
 from benchmarks.tiers import get_tier
 from darts_timesclip._io import save_figure_atomic
@@ -291,8 +291,7 @@ def transfer_markdown(
         f"{int(FEW_SHOT_SHARE * 100)}% of them. NLinear trains on the same windows.",
         "",
     ]
-    if command:
-        lines += [f"Command: `{command}`", ""]
+    lines += command_markdown(command)
     for budget in budgets:
         lines += [
             f"## Budget: {budget}",

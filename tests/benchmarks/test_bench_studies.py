@@ -10,7 +10,7 @@ from benchmarks.ablate import ABLATIONS, ablation_jobs, ablation_markdown
 from benchmarks.budget import budget_jobs
 from benchmarks.cli import main
 from benchmarks.models import TrainingCaps
-from benchmarks.runner import load_results
+from benchmarks.runner import COMMAND_SEPARATOR, command_markdown, load_results
 from benchmarks.stats import mean_std, seed_verdict
 from tests.benchmarks.bench_helpers import write_synthetic_csv
 
@@ -56,6 +56,16 @@ def test_markdown_gives_the_difference_to_full_and_its_verdict():
     assert "| periodic | 0.4000 ± 0.0000 (1) | -0.1050 | one seed |" in text
     assert "| gasf | 0 | 1 | 0 | 0 |" in text  # the summary counts datasets by verdict
     assert "Command: `python -m benchmarks ablate`" in text
+    assert "| gasf | +20.8% **worse** |" in text  # the matrix: 0.61 / 0.505 - 1, beyond the spread
+    assert "| no-alignment | -0.5% |" in text and "| periodic | -20.8% (one seed) |" in text
+
+
+def test_a_report_lists_each_command_that_made_its_run_files():
+    assert command_markdown("") == []
+    assert command_markdown("python -m benchmarks ablate") == ["Command: `python -m benchmarks ablate`", ""]
+    lines = command_markdown(COMMAND_SEPARATOR.join(["python -m benchmarks ablate --seeds 1", "python -m b x"]))
+    assert lines[0].startswith("Commands: the 2 below made these run files")
+    assert lines[2:] == ["- `python -m benchmarks ablate --seeds 1`", "- `python -m b x`", ""]
 
 
 def test_ablate_command_runs_resumes_and_reports(tmp_path):
