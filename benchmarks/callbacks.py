@@ -1,8 +1,12 @@
-"""Lightning callbacks: the protocol's early stopping on the validation split, and a progress line per epoch.
+"""Lightning callbacks: the protocol's early stopping on the validation split, a progress line per epoch,
+and the per-epoch checkpoint that lets an interrupted job resume.
 
 Time-Series-Library stops when the validation loss has not improved for ``patience`` epochs and then
 tests the checkpoint with the lowest validation loss; ``BestWeights`` keeps that checkpoint in memory
 (Darts' own checkpointing would write to disk for every job). ``EpochLog`` logs one line per epoch.
+``EpochCheckpoint`` writes the whole training state (weights, optimiser, schedulers, loop counters,
+callbacks, random generators) at the end of every epoch, atomically, so that a job killed after hours
+of training resumes at its last finished epoch and ends as the uninterrupted job would.
 """
 
 from __future__ import annotations
@@ -10,11 +14,17 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import random
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import EarlyStopping
+
+from darts_timesclip._io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +61,15 @@ class BestWeights(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._state is not None:
             pl_module.load_state_dict(copy.deepcopy(self._state))
+
+    def state_dict(self) -> dict[str, Any]:
+        # saved with an epoch checkpoint: a resumed job must still restore the best epoch's weights
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "weights": self._state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_loss = state_dict["best_loss"]
+        self.best_epoch = state_dict["best_epoch"]
+        self._state = state_dict["weights"]
 
 
 class EpochLog(pl.Callback):
@@ -123,6 +142,106 @@ class EpochTimer(pl.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+def _rng_state() -> dict[str, Any]:
+    """The global random generators' states, in types that ``torch.load(weights_only=True)`` accepts."""
+    numpy_state = np.random.get_state(legacy=False)  # noqa: NPY002 -- Darts and Lightning draw from it
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            **numpy_state,
+            "state": {"key": numpy_state["state"]["key"].tolist(), "pos": numpy_state["state"]["pos"]},
+        },
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = {
+        "key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
+        "pos": numpy_state["state"]["pos"],
+    }
+    np.random.set_state(numpy_state)  # noqa: NPY002
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class EpochCheckpoint(pl.Callback):
+    """Write the whole training state to ``path`` at the end of every epoch, atomically.
+
+    The file is Lightning's checkpoint (weights, optimiser, learning-rate schedulers, loop counters and
+    every callback's state, ``BestWeights`` and ``EarlyStopping`` included) plus this callback's own
+    state: the global random generators, the training seconds so far and the number of finished epochs.
+    ``Trainer.fit(ckpt_path=path)`` resumes from it at the next epoch with the generators as they were,
+    so the shuffling and dropout that follow, and hence the trained model, are those of an
+    uninterrupted run. Written into a temporary file that replaces ``path`` only once complete: a job
+    killed while writing keeps its previous epoch's checkpoint.
+
+    It saves in ``on_train_epoch_end``, after validation; it must come after the other callbacks in the
+    list, and early stopping must decide at the end of validation (``check_on_train_epoch_end=False``,
+    as ``make_callbacks`` sets it), so that their states in the file are those of the finished epoch.
+    (A ``Checkpoint`` subclass would be called last anyway, but Darts' trainers are built with
+    ``enable_checkpointing=False``, which Lightning enforces against every ``Checkpoint`` callback.)
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+
+    Attributes
+    ----------
+    resumed_from_epoch
+        Epochs finished before this process resumed (``None``: the training started afresh).
+    train_seconds_before
+        Training seconds spent by the processes before this one (0 unless resumed).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.resumed_from_epoch: int | None = None
+        self.train_seconds_before = 0.0
+        self._fit_start: float | None = None
+        self._epochs_done = 0
+        self._should_stop = False
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fit_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epochs_done = trainer.current_epoch + 1
+        self._should_stop = trainer.should_stop  # early stopping's verdict, which Lightning does not save
+        with atomic_path(self.path) as partial:
+            trainer.save_checkpoint(partial)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # a job that was killed after early stopping had ended its training trains no further epoch
+        if self.resumed_from_epoch is not None and self._should_stop:
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        now = time.perf_counter()
+        seconds = self.train_seconds_before + (now - (self._fit_start if self._fit_start is not None else now))
+        return {
+            "rng": _rng_state(),
+            "train_seconds": seconds,
+            "epochs_done": self._epochs_done,
+            "should_stop": self._should_stop,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # called while `fit` restores the checkpoint, before the next epoch draws from the generators
+        _set_rng_state(state_dict["rng"])
+        self.train_seconds_before = float(state_dict["train_seconds"])
+        self._epochs_done = self.resumed_from_epoch = int(state_dict["epochs_done"])
+        self._should_stop = bool(state_dict["should_stop"])
+
+
 def make_callbacks(
     patience: int | None, label: str = "", epoch_log: bool = True
 ) -> tuple[BestWeights, list[pl.Callback]]:
@@ -149,5 +268,9 @@ def make_callbacks(
     if epoch_log:
         callbacks.append(EpochLog(label))
     if patience is not None:
-        callbacks.append(EarlyStopping(monitor="val_loss", patience=patience, mode="min"))
+        # decided when validation ends (the same epochs as at the epoch's end), so that an `EpochCheckpoint`
+        # placed after it saves the finished epoch's early-stopping state
+        callbacks.append(
+            EarlyStopping(monitor="val_loss", patience=patience, mode="min", check_on_train_epoch_end=False)
+        )
     return best, callbacks

@@ -15,7 +15,7 @@ from benchmarks.console import configure_console
 from benchmarks.executors import JobFailedError, RayOptions
 from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES, TrainingCaps
 from benchmarks.registry import DATA_DIR_ENV, REGISTRY, find_file, resolve_names
-from benchmarks.runner import RunSettings, SweepSpec, command_line, is_finished, result_path
+from benchmarks.runner import Job, RunSettings, SweepSpec, checkpoint_path, command_line, is_finished, result_path
 from benchmarks.tiers import TIERS, get_tier
 
 logger = logging.getLogger("benchmarks")
@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="Lightning's progress bar instead of one line per epoch (default: on when stderr is a terminal)",
+    )
+    run.add_argument(
+        "--epoch-checkpoints",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="save each job's training state after every epoch (OUTPUT/checkpoints/RUN_ID.ckpt) and resume an "
+        "interrupted job from it (default: on)",
     )
     run.add_argument("--keep-going", action="store_true", help="log failing jobs and continue")
     run.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are finished")
@@ -268,6 +275,7 @@ def parse_run(args: argparse.Namespace, argv: Sequence[str]) -> RunCommand:
         progress_bar=progress,
         accelerator=args.accelerator,
         command=command_line(argv),
+        epoch_checkpoints=args.epoch_checkpoints,
     )
     return RunCommand(
         sweep=sweep,
@@ -309,6 +317,16 @@ def _ray_options(args: argparse.Namespace) -> RayOptions | None:
     )
 
 
+def _dry_run_line(job: Job, output_dir: Path, epoch_checkpoints: bool = True) -> str:
+    """``--dry-run``'s line for a job: finished or not, and whether it would resume from an epoch checkpoint."""
+    done = is_finished(result_path(output_dir, job))
+    line = f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}  caps={job.caps.to_dict()}"
+    checkpoint = checkpoint_path(output_dir, job)
+    if not done and epoch_checkpoints and checkpoint.is_file():
+        line += f"  (resumes from {checkpoint})"
+    return line
+
+
 def cmd_run(command: RunCommand) -> int:
     """Run (or list) a sweep, then write the report."""
     from benchmarks.report import write_report
@@ -317,8 +335,7 @@ def cmd_run(command: RunCommand) -> int:
     jobs = command.sweep.expand()
     if command.dry_run:
         for job in jobs:
-            done = is_finished(result_path(command.settings.output_dir, job))
-            print(f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}  caps={job.caps.to_dict()}")
+            print(_dry_run_line(job, command.settings.output_dir, command.settings.epoch_checkpoints))
         return 0
     if command.ray is None:
         summary = run_sweep(jobs, command.settings, keep_going=command.keep_going)
@@ -414,8 +431,7 @@ def cmd_study(args: argparse.Namespace, argv: Sequence[str]) -> int:
         jobs = budget_jobs(names, args.models, args.budgets, args.seeds, scale=args.scale, backbone=backbone)
     if args.dry_run:
         for job in jobs:
-            done = is_finished(result_path(args.output, job))
-            print(f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}  caps={job.caps.to_dict()}")
+            print(_dry_run_line(job, args.output))
         return 0
     if not args.report_only:
         settings = RunSettings(output_dir=args.output, data_dir=args.data_dir, command=command)

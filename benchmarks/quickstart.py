@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset, source = load_etth1(args.data_dir)
     data = prepare(dataset, LOOKBACK)
     output = Path(args.output)
-    settings = RunSettings(output_dir=output, progress_bar=progress_bar, command="python -m benchmarks.quickstart")
+    settings = RunSettings(  # a two-job demo that writes no result files: nothing to resume
+        output_dir=output, progress_bar=progress_bar, command="python -m benchmarks.quickstart", epoch_checkpoints=False
+    )
     jobs = [
         Job("ETTh1", HORIZON, LOOKBACK, model_config("timesclip", "ETTh1", HORIZON), args.seed, TIMESCLIP_CAPS),
         Job("ETTh1", HORIZON, LOOKBACK, model_config("nlinear", "ETTh1", HORIZON), args.seed, TrainingCaps()),

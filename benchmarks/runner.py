@@ -2,8 +2,10 @@
 
 A job is one (dataset, horizon, lookback, model configuration, seed, budget). Its run id is derived
 from exactly those, so the same job always lands in the same ``runs/<run_id>.json``; the file is
-written atomically once the job has finished, and a rerun skips every job whose file exists. An
-interrupted sweep therefore loses at most the job that was running.
+written atomically once the job has finished, and a rerun skips every job whose file exists. While a
+job trains, its whole training state is written to ``checkpoints/<run_id>.ckpt`` at the end of every
+epoch (atomically too); a rerun of an interrupted job resumes from there, and the checkpoint is deleted
+once the result file is written. An interrupted sweep therefore loses at most one epoch of work.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 RESULT_SCHEMA = 1
 RUNS_DIR = "runs"
+CHECKPOINTS_DIR = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,9 @@ class RunSettings:
         Lightning accelerator.
     command
         The command line, recorded in every result file.
+    epoch_checkpoints
+        Write each job's training state to ``<output_dir>/checkpoints/<run_id>.ckpt`` after every epoch
+        and resume an interrupted job from it. Default: ``True``.
     """
 
     output_dir: Path
@@ -175,11 +181,17 @@ class RunSettings:
     progress_bar: bool = False
     accelerator: str = "auto"
     command: str = ""
+    epoch_checkpoints: bool = True
 
 
 def result_path(output_dir: Path, job: Job) -> Path:
     """Where a job's result file lives."""
     return output_dir / RUNS_DIR / f"{job.run_id}.json"
+
+
+def checkpoint_path(output_dir: Path, job: Job) -> Path:
+    """Where a job's per-epoch training checkpoint lives while it trains (see ``EpochCheckpoint``)."""
+    return output_dir / CHECKPOINTS_DIR / f"{job.run_id}.ckpt"
 
 
 COMMAND_SEPARATOR = " ; "  # joins the distinct commands that made a study's run files (see ``command_markdown``)
@@ -258,10 +270,11 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         The result record (see ``benchmarks/README.md`` for the fields).
     """
     import torch
+    from darts.utils.serialization import safe_globals
 
-    from benchmarks.callbacks import make_callbacks
+    from benchmarks.callbacks import EpochCheckpoint, make_callbacks
     from benchmarks.machine import PeakMemory, describe_machine
-    from benchmarks.models import build_model, effective_epochs
+    from benchmarks.models import EpochLRFactor, build_model, effective_epochs
     from benchmarks.protocol import score_test_windows
 
     borders = data.borders
@@ -280,6 +293,9 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
     # one progress line per epoch, unless Lightning's progress bar shows the progress
     label = f"{job.model.name} {job.dataset} H={job.horizon}"
     best, callbacks = make_callbacks(job.model.patience, label=label, epoch_log=not settings.progress_bar)
+    checkpoint = EpochCheckpoint(checkpoint_path(settings.output_dir, job)) if settings.epoch_checkpoints else None
+    if checkpoint is not None:
+        callbacks.append(checkpoint)
     model = build_model(
         job.model,
         lookback=job.lookback,
@@ -291,17 +307,27 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         progress_bar=settings.progress_bar,
         accelerator=settings.accelerator,
     )
+    if checkpoint is not None and checkpoint.path.is_file():
+        logger.info("%s: resuming from %s (delete it to train afresh)", job.run_id, checkpoint.path)
+        # what Darts' own `load_from_checkpoint` sets: the next `fit` passes it to `Trainer.fit(ckpt_path=...)`,
+        # which restores weights, optimiser, schedulers, loop counters and callback states
+        model.load_ckpt_path = str(checkpoint.path)
     memory = PeakMemory()
     memory.start()
     start = time.perf_counter()
     loader_kwargs = {"pin_memory": torch.cuda.is_available()}
-    model.fit(
-        data.split_series("train"),
-        val_series=data.split_series("val"),
-        max_samples_per_ts=job.caps.max_samples_per_ts,
-        dataloader_kwargs=loader_kwargs,
-    )
+    # Darts loads checkpoints safely: allow the one class of ours that a model's hyperparameters hold
+    with safe_globals([EpochLRFactor]):
+        model.fit(
+            data.split_series("train"),
+            val_series=data.split_series("val"),
+            max_samples_per_ts=job.caps.max_samples_per_ts,
+            dataloader_kwargs=loader_kwargs,
+        )
     train_seconds = time.perf_counter() - start
+    resumed_from_epoch = None if checkpoint is None else checkpoint.resumed_from_epoch
+    if checkpoint is not None:
+        train_seconds += checkpoint.train_seconds_before
     # read now: predicting replaces `model.trainer`
     epochs_run, optimizer_steps = model.trainer.current_epoch, model.trainer.global_step
     start = time.perf_counter()
@@ -341,6 +367,7 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
             "val_windows": n_val_windows,
             "best_epoch": best.best_epoch,
             "best_val_loss": best.best_loss,
+            "resumed_from_epoch": resumed_from_epoch,
         },
         "backbone": job.model.backbone,
         "pretrained": job.model.pretrained,
@@ -402,7 +429,8 @@ def split_finished(jobs: Sequence[Job], output_dir: Path) -> tuple[list[Job], li
 
 
 def save_result(output_dir: Path, job: Job, result: dict[str, Any]) -> str:
-    """Write a finished job's result file atomically; return its ``mse=... mae=...`` for the progress line.
+    """Write a finished job's result file atomically and delete its epoch checkpoint; return its
+    ``mse=... mae=...`` for the progress line.
 
     Parameters
     ----------
@@ -419,6 +447,7 @@ def save_result(output_dir: Path, job: Job, result: dict[str, Any]) -> str:
         The test metrics, formatted for the log.
     """
     write_json_atomic(result_path(output_dir, job), result)
+    checkpoint_path(output_dir, job).unlink(missing_ok=True)  # the result holds what it was kept for
     metrics = result.get("metrics", {})
     return f"mse={metrics.get('mse', float('nan')):.4f} mae={metrics.get('mae', float('nan')):.4f}"
 

@@ -55,6 +55,9 @@ def test_smoke_tier_end_to_end_and_rerun_skips(ili_dir, tmp_path, capfd):
     assert record["budget"]["epochs_run"] == 1 and record["budget"]["train_windows_per_epoch"] == 64
     assert record["machine"]["label"] and record["memory"]["peak_mb"] > 0
     assert record["command"].startswith("python -m benchmarks run --tier smoke")
+    assert record["budget"]["resumed_from_epoch"] is None
+    # every job checkpointed its epoch, and each checkpoint went once its result file was written
+    assert (out / "checkpoints").is_dir() and not list((out / "checkpoints").iterdir())
 
     with (out / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -76,6 +79,17 @@ def test_dry_run_lists_jobs(capsys, tmp_path):
     assert main(["run", "--tier", "quick", "--output", str(tmp_path), "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 12 and all(line.startswith("todo") for line in lines)  # 2 datasets x 6 models
+    assert not any("resumes" in line for line in lines)
+
+    # a job interrupted in training left its epoch checkpoint: the listing says it will resume
+    run_id = lines[3].split()[1]
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / f"{run_id}.ckpt").write_bytes(b"")
+    assert main(["run", "--tier", "quick", "--output", str(tmp_path), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1] for line in lines if "resumes from" in line] == [run_id]
+    assert main(["run", "--tier", "quick", "--output", str(tmp_path), "--dry-run", "--no-epoch-checkpoints"]) == 0
+    assert "resumes" not in capsys.readouterr().out
 
 
 def test_cli_errors_are_clear(capsys, tmp_path):

@@ -277,3 +277,73 @@ def test_keep_going_records_failures(ili_dir, tmp_path):
     assert summary.failed == (jobs[0].run_id,) and summary.completed == (jobs[1].run_id,)
     with pytest.raises(RuntimeError, match="boom"):
         run_sweep(jobs, settings, job_runner=failing_first)
+
+
+def _tiny_training_job(name: str, dataset: str, epochs: int, **changes) -> Job:
+    """A real job on the synthetic ILI file with ``dataset``'s hyperparameters (and so its schedule)."""
+    model = replace(model_config(name, dataset, 24, scale="tiny"), **changes)
+    return Job("national_illness", 24, 24, model, 0, TrainingCaps(max_epochs=epochs, max_samples_per_ts=128))
+
+
+# DLinear at this rate and patience stops after its third epoch on the synthetic ILI file (best: the second)
+_EARLY_STOPPING = {"patience": 1, "learning_rate": 0.01}
+
+
+@pytest.mark.parametrize(
+    ("name", "dataset", "epochs", "changes", "stop_after"),
+    [
+        ("nlinear", "national_illness", 4, {}, 2),  # per-epoch schedule (TSLib `type1`), shuffled batches
+        ("nlinear", "national_illness", 4, {}, 4),  # killed after training, while forecasting the test windows
+        ("patchtst", "ETTm1", 4, {}, 2),  # neuralforecast through Darts; per-step one-cycle schedule (`tst`)
+        ("timesclip", "ETTh1", 3, {}, 1),  # per-step cosine, two parameter groups, embedding cache
+        ("dlinear", "national_illness", 8, _EARLY_STOPPING, 2),  # early stopping's state crosses the interruption
+        ("dlinear", "national_illness", 8, _EARLY_STOPPING, 3),  # killed right after early stopping decided
+    ],
+)
+def test_an_interrupted_job_resumes_at_its_last_epoch_and_ends_as_if_uninterrupted(
+    ili_dir, tmp_path, monkeypatch, name, dataset, epochs, changes, stop_after
+):
+    from benchmarks.callbacks import EpochCheckpoint
+    from benchmarks.runner import checkpoint_path
+
+    job = _tiny_training_job(name, dataset, epochs, **changes)
+    whole = RunSettings(output_dir=tmp_path / "whole", data_dir=ili_dir, accelerator="cpu")
+    assert run_sweep([job], whole).completed == (job.run_id,)
+    expected = json.loads(result_path(whole.output_dir, job).read_text())
+
+    save = EpochCheckpoint.on_train_epoch_end
+
+    def killed_after_saving(self, trainer, pl_module):
+        save(self, trainer, pl_module)
+        if trainer.current_epoch + 1 == stop_after:
+            raise _Interrupt
+
+    settings = RunSettings(output_dir=tmp_path / "interrupted", data_dir=ili_dir, accelerator="cpu")
+    monkeypatch.setattr(EpochCheckpoint, "on_train_epoch_end", killed_after_saving)
+    with pytest.raises(_Interrupt):
+        run_sweep([job], settings)
+    monkeypatch.setattr(EpochCheckpoint, "on_train_epoch_end", save)
+    checkpoint = checkpoint_path(settings.output_dir, job)
+    assert checkpoint.is_file() and not result_path(settings.output_dir, job).exists()
+    assert [p.name for p in checkpoint.parent.iterdir()] == [checkpoint.name]  # no partial file left
+
+    assert run_sweep([job], settings).completed == (job.run_id,)
+    resumed = json.loads(result_path(settings.output_dir, job).read_text())
+    assert not checkpoint.exists()  # deleted once the result file holds the job
+    assert resumed["budget"]["resumed_from_epoch"] == stop_after
+    assert expected["budget"]["resumed_from_epoch"] is None
+    for key in ("epochs_run", "optimizer_steps", "best_epoch", "best_val_loss"):
+        assert resumed["budget"][key] == expected["budget"][key], key
+    assert resumed["metrics"]["mse"] == pytest.approx(expected["metrics"]["mse"], rel=1e-6, abs=1e-9)
+    assert resumed["metrics"]["mae"] == pytest.approx(expected["metrics"]["mae"], rel=1e-6, abs=1e-9)
+    if changes:  # the row tests early stopping only if the job stopped early, and not before the interruption
+        assert stop_after <= expected["budget"]["epochs_run"] < epochs
+
+
+def test_epoch_checkpoints_can_be_turned_off(ili_dir, tmp_path):
+    from benchmarks.runner import CHECKPOINTS_DIR
+
+    job = _tiny_training_job("nlinear", "national_illness", 2)
+    settings = RunSettings(output_dir=tmp_path / "out", data_dir=ili_dir, accelerator="cpu", epoch_checkpoints=False)
+    assert run_sweep([job], settings).completed == (job.run_id,)
+    assert not (settings.output_dir / CHECKPOINTS_DIR).exists()  # with them on, it exists (emptied at the end)
