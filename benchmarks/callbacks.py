@@ -242,6 +242,50 @@ class EpochCheckpoint(pl.Callback):
         self._should_stop = bool(state_dict["should_stop"])
 
 
+def read_epoch_checkpoint(path: Path) -> dict[str, Any]:
+    """The progress an ``EpochCheckpoint`` file records, without loading the model.
+
+    Loads the file as a resumed run does (Darts' safe ``weights_only`` checkpoint loading), with its
+    tensors memory-mapped, so even a checkpoint of gigabytes is read in a moment.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+
+    Returns
+    -------
+    dict
+        ``epochs_done`` (finished epochs), ``train_seconds`` (training time of the processes so far) and
+        ``should_stop`` (early stopping had ended the training).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` cannot be read or is not an ``EpochCheckpoint`` file.
+    """
+    from darts.utils.serialization import safe_globals
+    from darts.utils.serialization.torch import load_ckpt_safely
+
+    from benchmarks.models import EpochLRFactor
+
+    try:
+        with safe_globals([EpochLRFactor]):
+            checkpoint = load_ckpt_safely(torch.load, path, map_location="cpu", mmap=True)
+        state = checkpoint["callbacks"][EpochCheckpoint.__qualname__]
+        return {
+            "epochs_done": int(state["epochs_done"]),
+            "train_seconds": float(state["train_seconds"]),
+            "should_stop": bool(state["should_stop"]),
+        }
+    except Exception as err:  # a truncated or foreign file: say which, not a deep unpickling trace
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"The epoch checkpoint `{path}` cannot be read ({type(err).__name__}: {detail[:200]}); "
+            "delete it to train the job afresh."
+        ) from err
+
+
 def make_callbacks(
     patience: int | None, label: str = "", epoch_log: bool = True
 ) -> tuple[BestWeights, list[pl.Callback]]:

@@ -323,7 +323,15 @@ def _dry_run_line(job: Job, output_dir: Path, epoch_checkpoints: bool = True) ->
     line = f"{'done' if done else 'todo'}  {job.run_id}  {job.describe()}  caps={job.caps.to_dict()}"
     checkpoint = checkpoint_path(output_dir, job)
     if not done and epoch_checkpoints and checkpoint.is_file():
-        line += f"  (resumes from {checkpoint})"
+        from benchmarks.callbacks import read_epoch_checkpoint
+
+        try:
+            progress = read_epoch_checkpoint(checkpoint)
+        except ValueError as err:
+            line += f"  ({err})"
+        else:
+            seconds = progress["train_seconds"]
+            line += f"  (resumes after epoch {progress['epochs_done']}, {seconds:,.0f} s trained, from {checkpoint})"
     return line
 
 

@@ -272,7 +272,7 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
     import torch
     from darts.utils.serialization import safe_globals
 
-    from benchmarks.callbacks import EpochCheckpoint, make_callbacks
+    from benchmarks.callbacks import EpochCheckpoint, make_callbacks, read_epoch_checkpoint
     from benchmarks.machine import PeakMemory, describe_machine
     from benchmarks.models import EpochLRFactor, build_model, effective_epochs
     from benchmarks.protocol import score_test_windows
@@ -308,7 +308,14 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         accelerator=settings.accelerator,
     )
     if checkpoint is not None and checkpoint.path.is_file():
-        logger.info("%s: resuming from %s (delete it to train afresh)", job.run_id, checkpoint.path)
+        progress = read_epoch_checkpoint(checkpoint.path)  # a clear error for a file that cannot be resumed
+        logger.info(
+            "%s: resuming after epoch %d (%.0f s trained) from %s (delete it to train afresh)",
+            job.run_id,
+            progress["epochs_done"],
+            progress["train_seconds"],
+            checkpoint.path,
+        )
         # what Darts' own `load_from_checkpoint` sets: the next `fit` passes it to `Trainer.fit(ckpt_path=...)`,
         # which restores weights, optimiser, schedulers, loop counters and callback states
         model.load_ckpt_path = str(checkpoint.path)

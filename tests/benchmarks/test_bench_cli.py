@@ -81,13 +81,15 @@ def test_dry_run_lists_jobs(capsys, tmp_path):
     assert len(lines) == 12 and all(line.startswith("todo") for line in lines)  # 2 datasets x 6 models
     assert not any("resumes" in line for line in lines)
 
-    # a job interrupted in training left its epoch checkpoint: the listing says it will resume
+    # a job interrupted in training left its epoch checkpoint: the listing says it is there, and that this
+    # one cannot be resumed (a real checkpoint's line, "resumes after epoch k", is tested with the resume)
     run_id = lines[3].split()[1]
     (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / f"{run_id}.ckpt").write_bytes(b"")
+    (tmp_path / "checkpoints" / f"{run_id}.ckpt").write_bytes(b"not a checkpoint")
     assert main(["run", "--tier", "quick", "--output", str(tmp_path), "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split()[1] for line in lines if "resumes from" in line] == [run_id]
+    assert [line.split()[1] for line in lines if "cannot be read" in line] == [run_id]
+    assert f"checkpoints/{run_id}.ckpt` cannot be read" in lines[3] and "delete it to train" in lines[3]
     assert main(["run", "--tier", "quick", "--output", str(tmp_path), "--dry-run", "--no-epoch-checkpoints"]) == 0
     assert "resumes" not in capsys.readouterr().out
 

@@ -303,7 +303,8 @@ _EARLY_STOPPING = {"patience": 1, "learning_rate": 0.01}
 def test_an_interrupted_job_resumes_at_its_last_epoch_and_ends_as_if_uninterrupted(
     ili_dir, tmp_path, monkeypatch, name, dataset, epochs, changes, stop_after
 ):
-    from benchmarks.callbacks import EpochCheckpoint
+    from benchmarks.callbacks import EpochCheckpoint, read_epoch_checkpoint
+    from benchmarks.cli import _dry_run_line
     from benchmarks.runner import checkpoint_path
 
     job = _tiny_training_job(name, dataset, epochs, **changes)
@@ -326,6 +327,9 @@ def test_an_interrupted_job_resumes_at_its_last_epoch_and_ends_as_if_uninterrupt
     checkpoint = checkpoint_path(settings.output_dir, job)
     assert checkpoint.is_file() and not result_path(settings.output_dir, job).exists()
     assert [p.name for p in checkpoint.parent.iterdir()] == [checkpoint.name]  # no partial file left
+    progress = read_epoch_checkpoint(checkpoint)
+    assert progress["epochs_done"] == stop_after and progress["train_seconds"] > 0
+    assert f"(resumes after epoch {stop_after}, " in _dry_run_line(job, settings.output_dir)
 
     assert run_sweep([job], settings).completed == (job.run_id,)
     resumed = json.loads(result_path(settings.output_dir, job).read_text())
@@ -338,6 +342,20 @@ def test_an_interrupted_job_resumes_at_its_last_epoch_and_ends_as_if_uninterrupt
     assert resumed["metrics"]["mae"] == pytest.approx(expected["metrics"]["mae"], rel=1e-6, abs=1e-9)
     if changes:  # the row tests early stopping only if the job stopped early, and not before the interruption
         assert stop_after <= expected["budget"]["epochs_run"] < epochs
+
+
+def test_a_checkpoint_that_cannot_be_read_stops_the_job_with_a_clear_error(ili_dir, tmp_path):
+    from benchmarks.runner import checkpoint_path
+
+    job = _tiny_training_job("nlinear", "national_illness", 2)
+    settings = RunSettings(output_dir=tmp_path / "out", data_dir=ili_dir, accelerator="cpu")
+    checkpoint = checkpoint_path(settings.output_dir, job)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"\x00" * 64)  # e.g. a disk that filled up outside the atomic write
+    with pytest.raises(ValueError, match=r"epoch checkpoint `.*\.ckpt` cannot be read .*delete it to train the job"):
+        run_sweep([job], settings)
+    assert checkpoint.read_bytes() == b"\x00" * 64  # the user's file is left for them to look at
+    assert not result_path(settings.output_dir, job).exists()
 
 
 def test_epoch_checkpoints_can_be_turned_off(ili_dir, tmp_path):
