@@ -237,9 +237,19 @@ class EpochCheckpoint(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # called while `fit` restores the checkpoint, before the next epoch draws from the generators
         _set_rng_state(state_dict["rng"])
-        self.train_seconds_before = float(state_dict["train_seconds"])
-        self._epochs_done = self.resumed_from_epoch = int(state_dict["epochs_done"])
-        self._should_stop = bool(state_dict["should_stop"])
+        progress = _progress(state_dict)
+        self.train_seconds_before = progress["train_seconds"]
+        self._epochs_done = self.resumed_from_epoch = progress["epochs_done"]
+        self._should_stop = progress["should_stop"]
+
+
+def _progress(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Epochs done, training seconds and early stopping's verdict from an ``EpochCheckpoint`` state."""
+    return {
+        "epochs_done": int(state_dict["epochs_done"]),
+        "train_seconds": float(state_dict["train_seconds"]),
+        "should_stop": bool(state_dict["should_stop"]),
+    }
 
 
 def read_epoch_checkpoint(path: Path) -> dict[str, Any]:
@@ -264,24 +274,17 @@ def read_epoch_checkpoint(path: Path) -> dict[str, Any]:
     ValueError
         If ``path`` cannot be read or is not an ``EpochCheckpoint`` file.
     """
-    from darts.utils.serialization import safe_globals
     from darts.utils.serialization.torch import load_ckpt_safely
 
-    from benchmarks.models import EpochLRFactor
+    import benchmarks.models  # noqa: F401 -- registers the classes a model's hyperparameters hold as safe
 
     try:
-        with safe_globals([EpochLRFactor]):
-            checkpoint = load_ckpt_safely(torch.load, path, map_location="cpu", mmap=True)
-        state = checkpoint["callbacks"][EpochCheckpoint.__qualname__]
-        return {
-            "epochs_done": int(state["epochs_done"]),
-            "train_seconds": float(state["train_seconds"]),
-            "should_stop": bool(state["should_stop"]),
-        }
+        checkpoint = load_ckpt_safely(torch.load, path, map_location="cpu", mmap=True)
+        return _progress(checkpoint["callbacks"][EpochCheckpoint.__qualname__])
     except Exception as err:  # a truncated or foreign file: say which, not a deep unpickling trace
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        detail = (str(err).strip().splitlines() or [""])[0][:200]
         raise ValueError(
-            f"The epoch checkpoint `{path}` cannot be read ({type(err).__name__}: {detail[:200]}); "
+            f"The epoch checkpoint `{path}` cannot be read ({type(err).__name__}: {detail}); "
             "delete it to train the job afresh."
         ) from err
 

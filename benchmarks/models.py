@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from darts.utils.serialization import add_safe_globals
+
 if TYPE_CHECKING:
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
 
@@ -453,6 +455,11 @@ class EpochLRFactor:
         if self.kind == "type3":
             return 1.0 if epoch <= 3 else 0.9 ** (epoch - 3)
         return 1.0
+
+
+# a model's hyperparameters hold it, so its checkpoints hold it: Darts' safe checkpoint loading (the resume
+# of an interrupted job, `read_epoch_checkpoint`) must allow it, as the package registers its own classes
+add_safe_globals([EpochLRFactor])
 
 
 def _lr_scheduler_kwargs(config: ModelConfig, epochs: int, steps_per_epoch: int) -> dict[str, Any]:

@@ -270,11 +270,10 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         The result record (see ``benchmarks/README.md`` for the fields).
     """
     import torch
-    from darts.utils.serialization import safe_globals
 
     from benchmarks.callbacks import EpochCheckpoint, make_callbacks, read_epoch_checkpoint
     from benchmarks.machine import PeakMemory, describe_machine
-    from benchmarks.models import EpochLRFactor, build_model, effective_epochs
+    from benchmarks.models import build_model, effective_epochs
     from benchmarks.protocol import score_test_windows
 
     borders = data.borders
@@ -323,14 +322,12 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
     memory.start()
     start = time.perf_counter()
     loader_kwargs = {"pin_memory": torch.cuda.is_available()}
-    # Darts loads checkpoints safely: allow the one class of ours that a model's hyperparameters hold
-    with safe_globals([EpochLRFactor]):
-        model.fit(
-            data.split_series("train"),
-            val_series=data.split_series("val"),
-            max_samples_per_ts=job.caps.max_samples_per_ts,
-            dataloader_kwargs=loader_kwargs,
-        )
+    model.fit(
+        data.split_series("train"),
+        val_series=data.split_series("val"),
+        max_samples_per_ts=job.caps.max_samples_per_ts,
+        dataloader_kwargs=loader_kwargs,
+    )
     train_seconds = time.perf_counter() - start
     resumed_from_epoch = None if checkpoint is None else checkpoint.resumed_from_epoch
     if checkpoint is not None:
