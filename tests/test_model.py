@@ -126,6 +126,24 @@ def test_save_is_atomic_a_failed_save_keeps_the_saved_model(series, tmp_path, mo
     assert TimesCLIPModel.load(str(path)).predict(6) == model.predict(6)
 
 
+def test_load_predict_then_fine_tune(series, tmp_path):
+    # the everyday Darts workflow "load, check, fine-tune": predicting fills the frozen-vision embedding cache
+    # under `torch.inference_mode()`, and the training steps that follow must still be able to insert into it
+    model = TimesCLIPModel(**model_kwargs())
+    model.fit(series, verbose=False)
+    model.save(str(tmp_path / "m.pt"))
+    loaded = TimesCLIPModel.load(str(tmp_path / "m.pt"))
+    before = loaded.predict(6, verbose=False)
+    loaded.historical_forecasts(series, start=60, forecast_horizon=6, retrain=False, verbose=False)
+    weights = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    loaded.fit(series, epochs=2, verbose=False)
+    changed = [k for k, v in loaded.model.state_dict().items() if not torch.equal(v, weights[k])]
+    assert any(k.startswith("network.generator") for k in changed)
+    assert not any(k.startswith("network.vision.clip") for k in changed)  # the frozen tower stays as it was
+    after = loaded.predict(6, verbose=False)
+    assert np.isfinite(after.values()).all() and not np.allclose(after.values(), before.values())
+
+
 def test_saving_an_untrained_model_removes_a_stale_checkpoint(series, tmp_path):
     path = str(tmp_path / "m.pt")
     fitted(series).save(path)

@@ -289,6 +289,22 @@ def test_embedding_cache_grows_its_store_and_keeps_entries():
     assert (rows >= 0).all() and torch.equal(cache.gather(rows), values)
 
 
+def test_embedding_cache_filled_under_inference_mode_accepts_later_training_inserts():
+    # Lightning predicts under `torch.inference_mode()`; a store created there used to be an inference tensor,
+    # and the next training step's insert failed with "Inplace update to inference tensor outside InferenceMode"
+    cache = EmbeddingCache(max_bytes=1 << 20)
+    first, second = torch.randn(3, 4), torch.randn(2, 4)
+    with torch.inference_mode():
+        cache.insert([b"a", b"b", b"c"], first * 1)
+    cache.insert([b"d", b"e"], second)
+    rows = torch.tensor(cache.lookup([b"a", b"b", b"c", b"d", b"e"]))
+    assert torch.equal(cache.gather(rows), torch.cat([first, second]))
+    with torch.inference_mode():
+        cache.insert([i.to_bytes(4, "little") for i in range(2000)], torch.randn(2000, 4))  # grows the store
+    cache.insert([b"f"], torch.ones(1, 4))
+    assert torch.equal(cache.gather(torch.tensor(cache.lookup([b"f"]))), torch.ones(1, 4))
+
+
 def test_loading_new_vision_weights_clears_the_cache():
     net = tiny_network()
     net.vision(torch.randn(2, 32, 2))

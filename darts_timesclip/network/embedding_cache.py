@@ -75,10 +75,18 @@ class EmbeddingCache:
         return self._store[rows.to(self._store.device)]
 
     def insert(self, keys: Sequence[bytes], embeddings: torch.Tensor) -> None:
-        """Store ``embeddings [M, D]`` under ``keys``, evicting the least recently used entries past the bound."""
+        """Store ``embeddings [M, D]`` under ``keys``, evicting the least recently used entries past the bound.
+
+        The store is always a normal tensor, never an inference tensor, even where the first embeddings arrive under
+        ``torch.inference_mode()`` (Lightning predicts in it): a store made there could not be written to by a later
+        training step ("Inplace update to inference tensor outside InferenceMode").
+        """
         if not self.enabled or not len(keys):
             return
-        embeddings = embeddings.detach()
+        with torch.inference_mode(False):
+            self._insert(keys, embeddings.detach())
+
+    def _insert(self, keys: Sequence[bytes], embeddings: torch.Tensor) -> None:
         if self._store is None:
             entry = len(keys[0]) + embeddings[0].numel() * embeddings.element_size() + self.ENTRY_OVERHEAD
             self._capacity = self.max_bytes // entry
@@ -108,7 +116,8 @@ class EmbeddingCache:
     def to(self, device: torch.device | str) -> None:
         """Move the stored embeddings to ``device`` (the module they serve moved)."""
         if self._store is not None:
-            self._store = self._store.to(device)
+            with torch.inference_mode(False):
+                self._store = self._store.to(device)
 
     def clear(self) -> None:
         self._rows.clear()
