@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import CLIPConfig, CLIPModel
@@ -15,6 +20,8 @@ from darts_timesclip.backbones import (
 )
 from darts_timesclip.backbones.compat import encode_text_embeddings, quiet_transformers
 from tests._helpers import make_series, model_kwargs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +62,30 @@ def test_uncached_hub_id_offline_says_how_to_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(BackboneNotAvailableError, match=r"`someone/not-cached-clip`.*save_pretrained.*`backbone=DIR`"):
         resolve_backbone("someone/not-cached-clip")
+
+
+def test_default_backbone_without_network_answers_at_once(tmp_path):
+    # not in offline mode, an empty cache, a hub that refuses connections: transformers alone retries for about
+    # half a minute ("Retrying in 8s"); the answer must come at once and say what to do
+    script = (
+        "import time\n"
+        "from darts_timesclip import BackboneNotAvailableError, TimesCLIPModel\n"
+        "start = time.perf_counter()\n"
+        "try:\n"
+        "    TimesCLIPModel(24, 12)\n"
+        "except BackboneNotAvailableError as err:\n"
+        "    print(f'{time.perf_counter() - start:.2f}')\n"
+        "    print(err)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, done.stdout + done.stderr
+    assert float(lines[0]) < 5.0
+    assert "127.0.0.1:9 is unreachable" in lines[1]
+    assert 'backbone="compact"' in lines[1] and "save_pretrained(DIR)" in lines[1]
+    assert "Retrying" not in done.stderr
 
 
 def test_local_directory_loads_pretrained_weights_through_the_user_path(tiny_clip_dir, series):

@@ -13,8 +13,11 @@ early); weights are loaded later by :func:`load_pretrained_towers`.
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -22,6 +25,11 @@ from darts_timesclip.backbones.compat import quiet_transformers
 from darts_timesclip.backbones.presets import KNOWN_ARCHITECTURES, PRESETS
 
 DEFAULT_BACKBONE = "openai/clip-vit-base-patch16"
+
+#: Seconds to wait for a TCP connection to the hub before calling it unreachable.
+HUB_PROBE_TIMEOUT = 3.0
+
+_T = TypeVar("_T")
 
 
 class BackboneNotAvailableError(OSError):
@@ -62,13 +70,61 @@ class BackboneSpec:
 
 
 def _how_to_fix(name: str) -> str:
-    presets = ", ".join(f"`{p}`" for p in PRESETS)
+    known = ", ".join(f"`{k}`" for k in KNOWN_ARCHITECTURES)
     return (
-        f"To use `{name}` offline, download it once where the hub is reachable, save it with "
+        f"What to do: run once where the hub is reachable "
         f"`transformers.CLIPModel.from_pretrained('{name}').save_pretrained(DIR)` and pass `backbone=DIR`; "
-        f"or pass `pretrained=False` to build its architecture with random weights (known offline: "
-        f"{', '.join(f'`{k}`' for k in KNOWN_ARCHITECTURES)}); or use a random-weight preset ({presets})."
+        f'or use the CPU-sized random-weight preset, `backbone="compact"`; or keep `{name}`\'s architecture with '
+        f"random weights, `pretrained=False` (known offline: {known})."
     )
+
+
+def hub_unreachable_reason(timeout: float = HUB_PROBE_TIMEOUT) -> str | None:
+    """Why the Hugging Face hub cannot be reached from here, or ``None`` where it can (or may) be.
+
+    ``transformers`` retries a failing hub for about half a minute before it gives up; one TCP connection with a short
+    timeout answers the same question at once. The endpoint is ``$HF_ENDPOINT`` (default ``https://huggingface.co``);
+    where an HTTPS proxy is configured, the proxy is probed instead. Offline mode (``HF_HUB_OFFLINE=1``) is a reason.
+    """
+    from huggingface_hub.constants import ENDPOINT, is_offline_mode
+
+    if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return "offline mode is on (HF_HUB_OFFLINE)"
+    endpoint = os.environ.get("HF_ENDPOINT") or ENDPOINT
+    proxy = next(
+        (os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy") if k in os.environ), None
+    )
+    target = urllib.parse.urlsplit(proxy or endpoint)
+    host, port = target.hostname, target.port or (443 if target.scheme == "https" else 80)
+    if host is None:
+        return None  # nothing we can probe: let the hub client try
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"{'proxy ' if proxy else ''}{host}:{port} is unreachable: {err}"
+
+
+def _hub_call(load: Callable[..., _T], name: str, what: str) -> _T:
+    """``load(name)`` from the local cache, else from the hub where it answers; never half a minute of retries."""
+    with quiet_transformers():
+        try:
+            return load(name, local_files_only=True)
+        except OSError:
+            pass  # not cached: try the hub, if it can be reached at all
+        reason = hub_unreachable_reason()
+        if reason is not None:
+            raise BackboneNotAvailableError(
+                f"Could not load {what} of the CLIP backbone `{name}`: it is not in the local Hugging Face cache and "
+                f"the hub cannot be reached ({reason}). {_how_to_fix(name)}"
+            )
+        try:
+            return load(name)
+        except OSError as err:
+            raise BackboneNotAvailableError(
+                f"Could not load {what} of the CLIP backbone `{name}` ({type(err).__name__}: {err}). "
+                f"{_how_to_fix(name)}"
+            ) from err
 
 
 def _configs_from_clip_config(source: str, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -137,13 +193,10 @@ def resolve_backbone(backbone: str, pretrained: bool | None = None) -> BackboneS
         vision, text = _configs_from_preset(arch.vision, arch.text)
         return BackboneSpec(backbone, "hub", False, vision, text)
 
-    try:
-        vision, text = _configs_from_clip_config(backbone)
-    except OSError as err:
-        raise BackboneNotAvailableError(
-            f"Could not load the CLIP backbone `{backbone}`: it is not in the local Hugging Face cache and the "
-            f"hub could not be reached ({type(err).__name__}). {_how_to_fix(backbone)}"
-        ) from err
+    from transformers import CLIPConfig
+
+    config = _hub_call(CLIPConfig.from_pretrained, backbone, "the configuration")
+    vision, text = config.vision_config.to_dict(), config.text_config.to_dict()
     return BackboneSpec(backbone, "hub", load_weights, vision, text)
 
 
@@ -179,13 +232,15 @@ def load_pretrained_towers(backbone: str) -> tuple[nn.Module, nn.Module]:
     """
     from transformers import CLIPTextModel, CLIPVisionModel
 
-    try:
-        with quiet_transformers():
-            vision = CLIPVisionModel.from_pretrained(backbone)
-            text = CLIPTextModel.from_pretrained(backbone)
-    except OSError as err:
-        raise BackboneNotAvailableError(
-            f"Could not load the weights of the CLIP backbone `{backbone}` ({type(err).__name__}: {err}). "
-            f"{_how_to_fix(backbone)}"
-        ) from err
+    if os.path.isdir(backbone):
+        try:
+            with quiet_transformers():
+                return CLIPVisionModel.from_pretrained(backbone), CLIPTextModel.from_pretrained(backbone)
+        except OSError as err:
+            raise BackboneNotAvailableError(
+                f"Could not load the weights of the CLIP backbone directory `{backbone}` ({type(err).__name__}: "
+                f"{err}). It must hold what `CLIPModel.save_pretrained` writes (`config.json` and the weights)."
+            ) from err
+    vision = _hub_call(CLIPVisionModel.from_pretrained, backbone, "the weights")
+    text = _hub_call(CLIPTextModel.from_pretrained, backbone, "the weights")
     return vision, text
