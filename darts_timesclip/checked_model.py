@@ -16,6 +16,7 @@ from typing import Any
 from darts import TimeSeries
 
 from darts_timesclip._io import atomic_path, fsync_file
+from darts_timesclip.serialization import missing_module_cause, portable_pandas_strings
 from darts_timesclip.validation import (
     check_components,
     check_finite,
@@ -155,7 +156,8 @@ class CheckedInputsMixin:
         with atomic_path(target) as tmp:
             tmp_ckpt = tmp.with_name(tmp.name + ".ckpt")
             try:
-                super().save(str(tmp), clean=clean)
+                with portable_pandas_strings():  # loads where pyarrow is not installed (a slim serving environment)
+                    super().save(str(tmp), clean=clean)
                 if tmp_ckpt.exists():
                     fsync_file(tmp_ckpt)
                     os.replace(tmp_ckpt, ckpt)
@@ -163,3 +165,22 @@ class CheckedInputsMixin:
                     ckpt.unlink(missing_ok=True)
             finally:
                 tmp_ckpt.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: str, pl_trainer_kwargs: dict | None = None, trusted: bool = False, **kwargs: Any) -> Any:
+        """Darts' :meth:`TorchForecastingModel.load`, with an error that names a missing module as the cause.
+
+        Parameters
+        ----------
+        path
+            What :meth:`save` wrote (the ``.ckpt`` beside it is read too).
+        pl_trainer_kwargs, trusted, **kwargs
+            As for Darts' ``load`` (``map_location="cpu"`` to load GPU-trained weights on a CPU).
+        """
+        try:
+            return super().load(path, pl_trainer_kwargs=pl_trainer_kwargs, trusted=trusted, **kwargs)
+        except Exception as err:
+            cause = missing_module_cause(err, str(path))
+            if cause is not None:
+                raise cause from err
+            raise

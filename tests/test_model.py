@@ -12,6 +12,7 @@ from darts.dataprocessing.transformers import Scaler
 from darts.utils.likelihood_models import GaussianLikelihood, PoissonLikelihood, QuantileRegression
 
 from darts_timesclip import TimesCLIPModel
+from darts_timesclip.checked_model import CheckedInputsMixin
 from tests._helpers import make_series, model_kwargs
 
 
@@ -107,6 +108,47 @@ def test_save_load_gives_identical_predictions(series, tmp_path):
     model.save(path)
     loaded = TimesCLIPModel.load(path)
     assert np.array_equal(loaded.predict(9, num_samples=5, random_state=3).all_values(), expected.all_values())
+
+
+WITHOUT_PYARROW = """
+import json, sys
+sys.modules["pyarrow"] = None  # as in a slim environment: the wheel and the `serve` extra, no pyarrow
+from darts_timesclip import TimesCLIPModel
+from darts_timesclip.checked_model import CheckedInputsMixin
+try:
+    model = TimesCLIPModel.load(sys.argv[1])
+except ImportError as err:
+    print(json.dumps({"error": str(err)}))
+else:
+    print(json.dumps({"forecast": model.predict(6, verbose=False).values().tolist()}))
+"""
+
+
+def _load_without_pyarrow(path) -> dict:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PYARROW, str(path)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_model_saved_with_pyarrow_loads_without_it(series, tmp_path):
+    pytest.importorskip("pyarrow", reason="the saving environment must have pyarrow for this test to mean anything")
+    assert type(series.components.array).__name__ == "ArrowStringArray"  # pandas 3 with pyarrow
+    model = fitted(series)
+    model.save(tmp_path / "model.pt")
+    answer = _load_without_pyarrow(tmp_path / "model.pt")
+    np.testing.assert_allclose(answer["forecast"], model.predict(6, verbose=False).values(), rtol=0, atol=1e-6)
+    # a file written the old way (Darts' own save, pyarrow strings inside) fails with the cause named
+    super(CheckedInputsMixin, model).save(str(tmp_path / "legacy.pt"))
+    error = _load_without_pyarrow(tmp_path / "legacy.pt")["error"]
+    assert "stores pandas strings with pyarrow" in error and "pip install pyarrow" in error
 
 
 def test_save_is_atomic_a_failed_save_keeps_the_saved_model(series, tmp_path, monkeypatch):
