@@ -27,6 +27,12 @@ from copy import copy
 from typing import Any
 
 import torch
+
+from darts_timesclip.extras import require_extra
+
+# before importing pytorch-forecasting: without it, an error that names the extra to install (imports below: E402)
+require_extra("pytorch-forecasting", "`darts_timesclip.adapters.pytorch_forecasting`")
+
 from pytorch_forecasting.data import TimeSeriesDataSet
 from pytorch_forecasting.data.encoders import NaNLabelEncoder
 from pytorch_forecasting.metrics import (

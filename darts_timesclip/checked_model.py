@@ -16,6 +16,8 @@ from typing import Any
 from darts import TimeSeries
 
 from darts_timesclip._io import atomic_path, fsync_file
+from darts_timesclip.extras import require_extra
+from darts_timesclip.quiet import quiet_lightning, quiet_onnx_export
 from darts_timesclip.serialization import missing_module_cause, portable_pandas_strings
 from darts_timesclip.validation import (
     check_components,
@@ -49,6 +51,16 @@ class CheckedInputsMixin:
 
     def _prepare_for_dataset(self, train_dataset: Any) -> None:
         """Hook called by ``fit_from_dataset`` before training (nothing by default)."""
+
+    @staticmethod
+    def _trainer_defaults(darts_params: dict[str, Any]) -> dict[str, Any]:
+        """Darts' model parameters with this package's trainer defaults under the user's ``pl_trainer_kwargs``.
+
+        Lightning's model summary table is off unless asked for (``pl_trainer_kwargs={"enable_model_summary":
+        True}``): a fit shows a progress bar, or one line per epoch, and nothing else.
+        """
+        trainer_kwargs = {"enable_model_summary": False, **(darts_params.get("pl_trainer_kwargs") or {})}
+        return {**darts_params, "pl_trainer_kwargs": trainer_kwargs}
 
     # ------------------------------------------------------------------ input checks Darts does not make
     def _trained_components(self) -> tuple[int | None, int | None]:
@@ -88,14 +100,18 @@ class CheckedInputsMixin:
         window = self.input_chunk_length + self.output_chunk_shift + self.output_chunk_length
         self._check_inputs(series, past_covariates, window, "one training window", check_trained=False)
         self._check_inputs(val_series, val_past_covariates, window, "one validation window", check_trained=False)
-        return super().fit(series, past_covariates, future_covariates, val_series, val_past_covariates, *args, **kwargs)
+        with quiet_lightning():
+            return super().fit(
+                series, past_covariates, future_covariates, val_series, val_past_covariates, *args, **kwargs
+            )
 
     def predict(
         self, n: int, series: SeriesLike | None = None, past_covariates: SeriesLike | None = None, *args, **kwargs
     ) -> SeriesLike:
         """Forecast ``n`` steps; see :meth:`TorchForecastingModel.predict`. Rejects NaN / inf and mismatched series."""
         self._check_inputs(series, past_covariates, self.input_chunk_length, "the input window", check_trained=True)
-        return super().predict(n, series, past_covariates, *args, **kwargs)
+        with quiet_lightning():
+            return super().predict(n, series, past_covariates, *args, **kwargs)
 
     def historical_forecasts(
         self, series: SeriesLike, past_covariates: SeriesLike | None = None, *args: Any, **kwargs: Any
@@ -105,7 +121,8 @@ class CheckedInputsMixin:
         self._check_inputs(
             series, past_covariates, self.input_chunk_length, "the input window", check_trained=retrain is False
         )
-        return super().historical_forecasts(series, past_covariates, *args, **kwargs)
+        with quiet_lightning():
+            return super().historical_forecasts(series, past_covariates, *args, **kwargs)
 
     def fit_from_dataset(
         self, train_dataset: Any, val_dataset: Any | None = None, *args: Any, **kwargs: Any
@@ -116,7 +133,8 @@ class CheckedInputsMixin:
         check_training_dataset(val_dataset, "val_dataset", expected)
         self._prepare_for_dataset(train_dataset)
         self._record_components(train_dataset)
-        return super().fit_from_dataset(train_dataset, val_dataset, *args, **kwargs)
+        with quiet_lightning():
+            return super().fit_from_dataset(train_dataset, val_dataset, *args, **kwargs)
 
     def _record_components(self, dataset: Any) -> None:
         """Keep the training series' component names (when every series shares them), for services and exports."""
@@ -133,7 +151,25 @@ class CheckedInputsMixin:
     def predict_from_dataset(self, n: int, dataset: Any, *args: Any, **kwargs: Any) -> Sequence[TimeSeries]:
         """See :meth:`TorchForecastingModel.predict_from_dataset`. Rejects NaN / inf and mismatched datasets."""
         check_inference_dataset(dataset, "dataset", self._trained_components(), self.input_chunk_length)
-        return super().predict_from_dataset(n, dataset, *args, **kwargs)
+        with quiet_lightning():
+            return super().predict_from_dataset(n, dataset, *args, **kwargs)
+
+    def to_onnx(self, path: str | None = None, **kwargs: Any) -> None:
+        """Darts' :meth:`TorchForecastingModel.to_onnx`: export the fitted network to ONNX (the ``onnx`` extra).
+
+        Parameters
+        ----------
+        path
+            Where to write the graph; default ``"{ModelClass}_{YYYY-mm-dd_HH_MM_SS}.onnx"`` (Darts').
+        **kwargs
+            Passed to :func:`torch.onnx.export`; ``verbose=True`` shows the exporter's progress.
+        """
+        require_extra("onnx", "`to_onnx`")
+        verbose = bool(kwargs.pop("verbose", False))
+        if verbose:
+            return super().to_onnx(path, verbose=True, **kwargs)
+        with quiet_onnx_export():
+            return super().to_onnx(path, verbose=False, **kwargs)
 
     # ------------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike[str] | None = None, clean: bool = False) -> None:
@@ -158,6 +194,8 @@ class CheckedInputsMixin:
             try:
                 with portable_pandas_strings():  # loads where pyarrow is not installed (a slim serving environment)
                     super().save(str(tmp), clean=clean)
+                    if not tmp_ckpt.exists() and self.model is not None:
+                        self._save_weights_without_trainer(tmp_ckpt)
                 if tmp_ckpt.exists():
                     fsync_file(tmp_ckpt)
                     os.replace(tmp_ckpt, ckpt)
@@ -184,3 +222,19 @@ class CheckedInputsMixin:
             if cause is not None:
                 raise cause from err
             raise
+
+    def _save_weights_without_trainer(self, path: Path) -> None:
+        """Write the network's weights as a weights-only Lightning checkpoint (what ``save(clean=True)`` writes)."""
+        import pytorch_lightning as pl
+
+        with quiet_lightning():
+            trainer = pl.Trainer(
+                accelerator="cpu",
+                devices=1,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+            )
+            trainer.strategy.connect(self.model)
+            trainer.save_checkpoint(str(path), weights_only=True)

@@ -108,7 +108,7 @@ class TimesCLIPModel(CheckedInputsMixin, PastCovariatesTorchModel):
         >>> forecast = model.predict(12)  # doctest: +SKIP
         """
         config_kwargs, _ = TimesCLIPConfig.split_kwargs(kwargs)
-        darts_params = {k: v for k, v in self.model_params.items() if k not in config_kwargs}
+        darts_params = self._trainer_defaults({k: v for k, v in self.model_params.items() if k not in config_kwargs})
         super().__init__(**self._extract_torch_model_params(**darts_params))
         self.pl_module_params = self._extract_pl_module_params(**darts_params)
 

@@ -340,6 +340,9 @@ def create_app(model: Any, *, api_key: str | None = None, limits: ServiceLimits 
     limits
         Request limits (:class:`ServiceLimits`).
     """
+    from darts_timesclip.extras import require_extra
+
+    require_extra("serve", "The forecasting service")
     from fastapi import Depends, FastAPI, Request
     from fastapi.responses import JSONResponse
 
@@ -485,6 +488,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def serve(args: argparse.Namespace) -> int:
     """Load the model and run uvicorn until interrupted."""
+    from darts_timesclip.extras import MissingExtraError, require_extra
+
+    try:
+        require_extra("serve", "`darts-timesclip serve`")
+    except MissingExtraError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     import uvicorn
 
     limits = ServiceLimits(max_n=args.max_n, max_body_bytes=int(args.max_body_mb * 2**20))

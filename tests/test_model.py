@@ -168,6 +168,18 @@ def test_save_is_atomic_a_failed_save_keeps_the_saved_model(series, tmp_path, mo
     assert TimesCLIPModel.load(str(path)).predict(6) == model.predict(6)
 
 
+def test_a_loaded_model_saved_again_keeps_its_weights(series, tmp_path):
+    # a loaded model has weights but no trainer; Darts' own save then writes no `.ckpt` (the file would load as an
+    # untrained model), e.g. when a service copies the model it was given
+    model = fitted(series)
+    model.save(tmp_path / "first.pt")
+    loaded = TimesCLIPModel.load(str(tmp_path / "first.pt"))
+    loaded.save(tmp_path / "second.pt")
+    assert (tmp_path / "second.pt.ckpt").is_file()
+    again = TimesCLIPModel.load(str(tmp_path / "second.pt"))
+    assert again.predict(6, verbose=False) == model.predict(6, verbose=False)
+
+
 def test_load_predict_then_fine_tune(series, tmp_path):
     # the everyday Darts workflow "load, check, fine-tune": predicting fills the frozen-vision embedding cache
     # under `torch.inference_mode()`, and the training steps that follow must still be able to insert into it

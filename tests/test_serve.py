@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,13 +199,14 @@ def test_probabilistic_model_returns_quantiles(tmp_path):
     assert (low <= median).all() and (median <= high).all() and (high - low).max() > 0
 
 
-def test_the_command_line_serves_a_saved_model(saved_model, tmp_path):
-    model, _, _ = saved_model
+def test_the_console_script_serves_a_saved_model_and_logs_one_line_per_request(saved_model, tmp_path):
+    model, series, covariates = saved_model
     path = tmp_path / "cli.pt"
     model.save(str(path))
     port = _free_port()
-    command = [sys.executable, "-m", "darts_timesclip.serve", str(path), "--port", str(port), "--log-level", "error"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    script = Path(sys.executable).with_name("darts-timesclip")  # the console script the package installs
+    command = [str(script), "serve", str(path), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -212,12 +214,18 @@ def test_the_command_line_serves_a_saved_model(saved_model, tmp_path):
                 assert call(f"http://127.0.0.1:{port}/health") == (200, {"status": "ok"})
                 break
             except (urllib.error.URLError, ConnectionError):
-                assert process.poll() is None, process.stdout.read().decode()
+                assert process.poll() is None, process.stdout.read()
                 assert time.monotonic() < deadline, "the service did not come up"
                 time.sleep(0.5)
         assert call(f"http://127.0.0.1:{port}/model")[1]["components"] == ["c0", "c1"]
+        for end in (40, 50, 60):
+            status, _ = call(f"http://127.0.0.1:{port}/forecast", payload(series[:end], covariates[:end]))
+            assert status == 200
     finally:
         process.terminate()
-        process.wait(timeout=30)
-    missing = subprocess.run([*command[:3], str(tmp_path / "nope.pt")], capture_output=True, text=True)
+        log = process.communicate(timeout=30)[0]
+    requests = [line for line in log.splitlines() if '"POST /forecast' in line]
+    assert len(requests) == 3, log
+    assert not [w for w in ("GPU available", "litlogger", "LeafSpec", "pin_memory", "Predicting") if w in log], log
+    missing = subprocess.run([str(script), "serve", str(tmp_path / "nope.pt")], capture_output=True, text=True)
     assert missing.returncode != 0 and "is not a file" in missing.stderr

@@ -116,7 +116,7 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
         >>> forecast = model.predict(96)  # doctest: +SKIP
         """
         config_kwargs, _ = VQTransformerConfig.split_kwargs(kwargs)
-        darts_params = {k: v for k, v in self.model_params.items() if k not in config_kwargs}
+        darts_params = self._trainer_defaults({k: v for k, v in self.model_params.items() if k not in config_kwargs})
         super().__init__(**self._extract_torch_model_params(**darts_params))
         self.pl_module_params = self._extract_pl_module_params(**darts_params)
         if kwargs.get("use_reversible_instance_norm"):
