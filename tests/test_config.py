@@ -34,6 +34,35 @@ def test_config_resolves_the_backbone_once_and_keeps_the_tower_configurations():
     assert rebuilt.vision_config == config.vision_config and rebuilt.n_targets == 4
 
 
+def test_random_weight_text_tower_can_be_resized_and_round_trips(series):
+    config = tiny_config(text_tower_width=64, text_tower_layers=3)
+    text = config.text_config
+    assert (text["hidden_size"], text["intermediate_size"], text["num_attention_heads"]) == (64, 256, 2)
+    assert text["num_hidden_layers"] == 3 and config.width == 64
+    assert tiny_config().text_config["hidden_size"] == 32  # the preset's own width
+    assert TimesCLIPConfig.from_dict(config.to_dict()) == config
+    model = TimesCLIPModel(**model_kwargs(text_tower_width=64, text_tower_layers=3)).fit(series, verbose=False)
+    network = model.model.network
+    assert len(network.numeric.clip.encoder.layers) == 3 and network.vision.projection.out_features == 64
+    assert network.generator.linear.in_features == (config.n_patches + 1) * 64
+
+
+def test_resizing_a_pretrained_text_tower_is_refused(tmp_path):
+    from transformers import CLIPConfig, CLIPModel
+
+    from darts_timesclip.backbones import PRESETS
+    from darts_timesclip.backbones.compat import quiet_transformers
+
+    preset = PRESETS["tiny"]
+    with quiet_transformers():
+        CLIPModel(CLIPConfig(text_config=preset.text, vision_config=preset.vision)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"`text_tower_width` resizes a random-weight text tower, but .* loads"):
+        tiny_config(backbone=str(tmp_path), text_tower_width=64)
+    assert (
+        tiny_config(backbone=str(tmp_path), pretrained=False, text_tower_layers=1).text_config["num_hidden_layers"] == 1
+    )
+
+
 def test_config_is_frozen_and_accepts_numpy_integers():
     config = tiny_config(input_chunk_length=np.int64(24))
     assert type(config.input_chunk_length) is int
@@ -73,6 +102,8 @@ def test_config_from_another_version_is_refused():
         ({"alignment_weight": "automatic"}, r"`alignment_weight` must be a number >= 0 or 'auto', got `'automatic'`"),
         ({"image_encoding": "gaf"}, r"`image_encoding` must be one of \('line', 'gasf', 'gadf', 'periodic'\)"),
         ({"period": 0}, r"`period` must be a positive integer, got `0`"),
+        ({"text_tower_width": 0}, r"`text_tower_width` must be a positive integer, got `0`"),
+        ({"text_tower_layers": 2.0}, r"`text_tower_layers` must be a positive integer, got `2.0`"),
     ],
 )
 def test_invalid_values_name_the_parameter_and_the_value(overrides, message):

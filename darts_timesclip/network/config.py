@@ -117,6 +117,17 @@ class TimesCLIPConfig(DocumentedConfig):
         "Decay every learning rate to 0 by a per-step cosine over all training steps, where the wrapper has no "
         "scheduler of its own (Darts: no ``lr_scheduler_cls``).",
     )
+    text_tower_width: int | None = option(
+        None,
+        "Width of the numeric view's text tower when it has random weights (a preset, or ``pretrained=False``): "
+        "hidden size ``D``, feed-forward ``4 D``, ``D / 32`` attention heads (at least one). ``None``: the "
+        "backbone's. Pretrained towers keep their shape.",
+    )
+    text_tower_layers: int | None = option(
+        None,
+        "Depth (transformer layers) of the numeric view's text tower when it has random weights. ``None``: the "
+        "backbone's.",
+    )
     dropout: float = option(0.1, "Dropout of the variate selection and the generator.")
     embedding_cache_mb: float = option(
         1024.0, "Memory bound, in MiB, of the cache of frozen vision embeddings (per chart); ``0`` disables it."
@@ -204,11 +215,15 @@ class TimesCLIPConfig(DocumentedConfig):
 
         if (self.vision_config is None) != (self.text_config is None):
             raise ValueError("`vision_config` and `text_config` must be given together (or both left None).")
+        for key in ("text_tower_width", "text_tower_layers"):
+            if getattr(self, key) is not None:
+                _check_positive_int(name(key), getattr(self, key))
+                object.__setattr__(self, key, int(getattr(self, key)))
         if self.vision_config is None:  # resolve the backbone: configurations only, no weights
             spec = resolve_backbone(self.backbone, self.pretrained)
             object.__setattr__(self, "pretrained", spec.pretrained)
             object.__setattr__(self, "vision_config", dict(spec.vision_config))
-            object.__setattr__(self, "text_config", dict(spec.text_config))
+            object.__setattr__(self, "text_config", self._sized_text_config(dict(spec.text_config)))
         elif self.pretrained is None:
             object.__setattr__(self, "pretrained", False)
 
@@ -224,6 +239,23 @@ class TimesCLIPConfig(DocumentedConfig):
         width, heads = int(self.text_config["hidden_size"]), int(self.text_config["num_attention_heads"])
         if width % heads:
             raise ValueError(f"The text tower's width {width} is not divisible by its {heads} attention heads.")
+
+    def _sized_text_config(self, text_config: dict[str, Any]) -> dict[str, Any]:
+        """The text tower's configuration with ``text_tower_width`` / ``text_tower_layers`` applied."""
+        width, layers = self.text_tower_width, self.text_tower_layers
+        if width is None and layers is None:
+            return text_config
+        if self.pretrained:
+            which = "text_tower_width" if width is not None else "text_tower_layers"
+            raise ValueError(
+                f"`{self.argument_name(which)}` resizes a random-weight text tower, but `{self.backbone}` loads "
+                f"pretrained weights; pass `{self.argument_name('pretrained')}=False` or leave it unset."
+            )
+        if width is not None:
+            text_config.update(hidden_size=width, intermediate_size=4 * width, num_attention_heads=max(1, width // 32))
+        if layers is not None:
+            text_config["num_hidden_layers"] = layers
+        return text_config
 
     def argument_name(self, key: str) -> str:
         """What the caller calls the config field ``key`` (for error messages)."""
