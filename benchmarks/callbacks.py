@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,24 @@ def read_epoch_checkpoint(path: Path) -> dict[str, Any]:
             f"The epoch checkpoint `{path}` cannot be read ({type(err).__name__}: {detail}); "
             "delete it to train the job afresh."
         ) from err
+
+
+class ValidationReport(pl.Callback):
+    """Hands each epoch's validation loss to ``report`` (e.g. Ray Tune's ``tune.report``), sanity checks left out.
+
+    Parameters
+    ----------
+    report
+        Called with ``{"val_loss": float, "epoch": int}`` (epochs counted from 1) after every validation.
+    """
+
+    def __init__(self, report: Callable[[dict[str, Any]], None]) -> None:
+        self.report = report
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+            return
+        self.report({"val_loss": float(trainer.callback_metrics["val_loss"]), "epoch": trainer.current_epoch + 1})
 
 
 def make_callbacks(

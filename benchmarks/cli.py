@@ -236,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     regression.add_argument("--report-only", action="store_true", help="only rewrite the report from finished jobs")
     regression.add_argument("-v", "--verbose", action="store_true", help="also show Darts' and Lightning's info logs")
 
+    from benchmarks import tune
+
+    tune.add_arguments(sub.add_parser("tune", help="hyperparameter search on the validation split (Ray Tune)"))
+
     listing = sub.add_parser("list", help="datasets (and whether their files are found), models, tiers")
     listing.add_argument("--data-dir", type=Path, help="dataset directory")
     return parser
@@ -519,8 +523,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # only `run` trains: `list`, `report` and `--dry-run` need not import Lightning (and torch)
     trains = (args.command == "run" and not args.dry_run) or (
-        args.command in ("transfer", "ablate", "budget", "regression")
-        and not args.report_only
+        args.command in ("transfer", "ablate", "budget", "regression", "tune")
+        and not getattr(args, "report_only", False)
         and not getattr(args, "dry_run", False)
     )
     configure_console(verbose=getattr(args, "verbose", False), import_lightning=trains)
@@ -533,6 +537,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_study(args, argv)
         if args.command == "regression":
             return cmd_regression(args, argv)
+        if args.command == "tune":
+            from benchmarks import tune
+
+            return tune.main(args, command_line(argv))
         if args.command == "report":
             from benchmarks.report import write_report
 

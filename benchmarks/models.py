@@ -55,7 +55,9 @@ TIMESCLIP_VARIANTS: dict[str, dict[str, bool]] = {
 BASELINES = ("nlinear", "dlinear", "patchtst", "itransformer")
 OTHER_MODELS = ("vqtransformer",)
 """This package's second model (``VQTransformerModel``): run on request and in the quick tier."""
-MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_VARIANTS, *BASELINES, *OTHER_MODELS)
+TUNED_MODELS = ("timesclip-tuned", *(f"{name}-tuned" for name in BASELINES))
+"""A model with the configuration its validation-split search found (``python -m benchmarks tune``)."""
+MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_VARIANTS, *BASELINES, *OTHER_MODELS, *TUNED_MODELS)
 """Every model name the suite accepts."""
 
 DEFAULT_MODELS = ("timesclip", *BASELINES)
@@ -116,6 +118,8 @@ class ModelConfig:
         Warm-up fraction of the ``tst`` schedule.
     optimizer
         ``adam`` or ``adamw``.
+    weight_decay
+        The optimizer's weight decay; ``None``: its default (Adam 0, AdamW 0.01).
     source
         Where the hyperparameters come from.
     backbone
@@ -134,6 +138,7 @@ class ModelConfig:
     lr_schedule: LRSchedule = "type1"
     pct_start: float = 0.3
     optimizer: Literal["adam", "adamw"] = "adam"
+    weight_decay: float | None = None
     source: str = ""
     backbone: str = "n/a"
     pretrained: bool = False
@@ -150,7 +155,14 @@ class ModelConfig:
         """
         payload = self.to_dict()
         payload["backbone"] = backbone_identity(self.backbone)
+        for key, default in _LATER_FIELDS.items():  # fields added later enter ids only when set
+            if payload.get(key) == default:
+                payload.pop(key)
         return stable_hash(payload)
+
+
+#: Fields added to ``ModelConfig`` after results were committed, with the default that leaves a job's id unchanged.
+_LATER_FIELDS: dict[str, Any] = {"weight_decay": None}
 
 
 def backbone_identity(backbone: str) -> str:
@@ -347,6 +359,13 @@ def model_config(
     """
     if name not in MODEL_NAMES:
         raise ValueError(f"Unknown model `{name}`; choose from {list(MODEL_NAMES)}.")
+    if name in TUNED_MODELS:
+        from benchmarks.tune import TUNED_SUFFIX, tuned_config
+
+        base = model_config(
+            name.removesuffix(TUNED_SUFFIX), dataset, horizon, scale=scale, backbone=backbone, pretrained=pretrained
+        )
+        return tuned_config(base, dataset, horizon)
     if scale not in ("official", "tiny"):
         raise ValueError(f"`scale` must be 'official' or 'tiny', got `{scale}`.")
     if name == "nlinear":
@@ -547,15 +566,21 @@ def build_model(
         "batch_size": config.batch_size,
         "n_epochs": epochs,
         "optimizer_cls": optimizer_cls,
-        "optimizer_kwargs": {"lr": config.learning_rate},
+        "optimizer_kwargs": {"lr": config.learning_rate}
+        | ({} if config.weight_decay is None else {"weight_decay": config.weight_decay}),
         "random_state": seed,
         "pl_trainer_kwargs": trainer_kwargs,
     }
     arch = dict(config.architecture)
+    steps_per_epoch = math.ceil(n_train_windows / config.batch_size)
     if config.family == "timesclip":
-        # TimesCLIPModel schedules itself (per-step cosine to 0, lower rate for the text tower)
+        # TimesCLIPModel schedules itself (per-step cosine to 0, lower rate for the text tower); other schedules
+        # are Darts' scheduler over both of its parameter groups
+        if config.lr_schedule != "cosine":
+            arch["cosine_schedule"] = False
+            common.update(_lr_scheduler_kwargs(config, epochs, steps_per_epoch))
         return _build_timesclip(config, arch, common)
-    common.update(_lr_scheduler_kwargs(config, epochs, math.ceil(n_train_windows / config.batch_size)))
+    common.update(_lr_scheduler_kwargs(config, epochs, steps_per_epoch))
     if config.family == "vq":
         from darts_timesclip import VQTransformerModel
 
