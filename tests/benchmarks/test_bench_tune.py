@@ -1,0 +1,180 @@
+"""``python -m benchmarks tune``: search spaces, tuned configurations, and a tiny search on a local Ray instance that
+is interrupted, resumes, and ends with the configuration an uninterrupted search finds."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the `benchmark` extra (Ray Tune) is needed")
+pytest.importorskip("optuna", reason="the `benchmark` extra (Optuna) is needed")
+
+from benchmarks import tune  # noqa: E402 -- after the skips
+from benchmarks.models import model_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_searched_parameter_changes_the_configuration_it_names():
+    base = model_config("timesclip", "ETTh1", 96)
+    params = {
+        "learning_rate": 3e-4,
+        "text_tower_lr": 2e-5,
+        "weight_decay": 0.05,
+        "dropout": 0.3,
+        "lr_schedule": "type1",
+        "batch_size": 32,
+        "patches": "24/12",
+        "alignment_weight": 0.5,
+        "text_tower_width": 64,
+        "text_tower_layers": 2,
+    }
+    assert set(params) == {p.name for p in tune.search_space("timesclip")}
+    config = tune.apply_params(base, params)
+    assert (config.learning_rate, config.weight_decay, config.lr_schedule, config.batch_size) == (
+        3e-4,
+        0.05,
+        "type1",
+        32,
+    )
+    arch = config.architecture
+    assert (arch["patch_length"], arch["patch_stride"], arch["dropout"], arch["alignment_weight"]) == (24, 12, 0.3, 0.5)
+    assert (arch["text_tower_lr"], arch["text_tower_width"], arch["text_tower_layers"]) == (2e-5, 64, 2)
+    assert base.architecture["patch_length"] == 16 and base.weight_decay is None  # the base is left as it was
+    patchtst = tune.apply_params(model_config("patchtst", "ETTh1", 96), {"dropout": 0.1})
+    assert patchtst.architecture["dropout"] == patchtst.architecture["fc_dropout"] == 0.1
+
+
+def test_unknown_models_and_parameters_are_refused():
+    with pytest.raises(ValueError, match=r"Model `vqtransformer` has no search space; searchable: timesclip"):
+        tune.search_space("vqtransformer")
+    with pytest.raises(ValueError, match=r"Unknown parameter\(s\) \['lr'\] for `nlinear`"):
+        tune.apply_params(model_config("nlinear", "ETTh1", 96), {"lr": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"num_samples": 0}, r"`--num-samples` must be a positive integer, got `0`"),
+        ({"reduction_factor": 1}, r"`--reduction-factor` must be at least 2, got `1`"),
+        ({"grace_epochs": 5, "max_epochs": 3}, r"`--grace-epochs 5` is more than `--max-epochs 3`"),
+        ({"model": "arima"}, r"Model `arima` has no search space"),
+    ],
+)
+def test_bad_arguments_name_the_option_and_value(change, message):
+    parser = argparse.ArgumentParser()
+    tune.add_arguments(parser)
+    args = parser.parse_args(["--model", "timesclip", "--datasets", "ETTh1"])
+    for key, value in change.items():
+        setattr(args, key, value)
+    with pytest.raises(ValueError, match=message):
+        tune.parse(args)
+
+
+def _record(directory: Path, model: str, dataset: str, horizon: int, params: dict) -> None:
+    path = directory / f"{model}_{dataset}_h{horizon}_l96" / "best.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"params": params, "horizon": horizon, "trials": 7}))
+
+
+def test_a_tuned_model_takes_its_searched_configuration(tmp_path):
+    _record(tmp_path, "nlinear", "ETTh1", 96, {"learning_rate": 0.02, "batch_size": 64})
+    base = model_config("nlinear", "ETTh1", 192)
+    config = tune.tuned_config(base, "ETTh1", 192, tune_dir=tmp_path)  # H = 96's search serves H = 192
+    assert (config.name, config.learning_rate, config.batch_size) == ("nlinear-tuned", 0.02, 64)
+    assert config.patience == tune.TUNED_PATIENCE and "searched on the validation split (tune, H=96, 7 trials)" in (
+        config.source
+    )
+    assert config.config_hash() != base.config_hash()
+    _record(tmp_path, "nlinear", "ETTh1", 192, {"learning_rate": 0.001})
+    assert tune.tuned_config(base, "ETTh1", 192, tune_dir=tmp_path).learning_rate == 0.001  # its own search first
+    with pytest.raises(FileNotFoundError, match=r"`nlinear-tuned` on ETTh2: no search found .*benchmarks tune"):
+        tune.tuned_config(model_config("nlinear", "ETTh2", 96), "ETTh2", 96, tune_dir=tmp_path)
+
+
+def _command(data_dir: Path, output: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "tune",
+        "--model",
+        "timesclip",
+        "--datasets",
+        "national_illness",
+        "--horizon",
+        "24",
+        "--scale",
+        "tiny",
+        "--num-samples",
+        "2",
+        "--max-epochs",
+        "2",
+        "--max-samples-per-ts",
+        "32",
+        "--max-concurrent",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        "--output",
+        str(output),
+    ]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), RAY_DISABLE_USAGE_STATS="1")
+
+
+def _finished_trials(output: Path) -> int:
+    search = output / "timesclip_national_illness_h24_l96" / "ray" / "search"
+    done = 0
+    for result in search.glob("*/result.json"):
+        lines = result.read_text().splitlines()
+        done += bool(lines) and json.loads(lines[-1]).get("done", False)
+    return done
+
+
+def _best(output: Path) -> tuple[dict, float, list[dict]]:
+    directory = output / "timesclip_national_illness_h24_l96"
+    record = json.loads((directory / "best.json").read_text())
+    with open(directory / "trials.csv", newline="") as handle:
+        trials = list(csv.DictReader(handle))
+    return record["params"], record["val_loss"], trials
+
+
+def test_an_interrupted_search_resumes_and_finds_what_an_uninterrupted_one_finds(ili_dir, tmp_path):
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    done = subprocess.run(_command(ili_dir, reference), env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "timesclip_national_illness_h24_l96: best val_loss" in done.stdout
+
+    # the same search, interrupted (Ctrl-C) once its first trial has finished, then run again
+    process = subprocess.Popen(_command(ili_dir, resumed), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while _finished_trials(resumed) < 1:
+        assert process.poll() is None and time.monotonic() < deadline, "the first trial did not finish"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=300)
+    assert _finished_trials(resumed) < 2, "the interruption came too late to test anything"
+    again = subprocess.run(_command(ili_dir, resumed), env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    params, loss, trials = _best(resumed)
+    expected_params, expected_loss, expected_trials = _best(reference)
+    assert params == expected_params and loss == pytest.approx(expected_loss, rel=1e-5)
+    # the same configurations were tried (ASHA may stop a restarted trial at another rung: epochs can differ)
+    names = [p.name for p in tune.search_space("timesclip")]
+    assert sorted(tuple(t[n] for n in names) for t in trials) == sorted(
+        tuple(t[n] for n in names) for t in expected_trials
+    )
+    assert len(trials) == 2 and {t["status"] for t in trials} <= {"completed", "stopped"}
