@@ -1,7 +1,8 @@
 """Console output of the command-line entry points: our own lines and real problems, no third-party chatter.
 
-``configure_console`` is for the ``main()`` functions of ``benchmarks.cli``, ``benchmarks.quickstart`` and
-``benchmarks.speed`` only; importing a module of this package configures nothing. It
+``configure_console`` is for ``benchmarks.cli.main()`` only (through :func:`console_session`, which puts every
+logger, handler and warning filter back as it found them when the command returns); importing a module of this
+package configures nothing. It
 
 - installs one handler (on the root logger) that writes ``HH:MM:SS message`` for the suite's own INFO lines
   (the per-epoch progress of ``benchmarks.callbacks.EpochLog`` among them) and ``HH:MM:SS LEVEL name: message``
@@ -19,10 +20,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import TextIO
 
 #: The suite's own loggers: their INFO lines are the console's content.
@@ -175,3 +178,38 @@ def configure_console(verbose: bool = False, import_lightning: bool = True) -> l
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     ignore_known_warnings()
     return handler
+
+
+@contextlib.contextmanager
+def console_session(verbose: bool = False, import_lightning: bool = True) -> Iterator[logging.Handler]:
+    """:func:`configure_console` for the length of a command: afterwards the root logger's handlers and level, the
+    level, handlers and propagation of every logger it touches, and the warning filters are as they were.
+
+    A command run from a test, or from another program, leaves the process's logging as it found it (a Lightning
+    package first imported during the command loses the handler its import added, as it would under the command).
+
+    Parameters
+    ----------
+    verbose, import_lightning
+        As :func:`configure_console`'s.
+
+    Yields
+    ------
+    logging.Handler
+        The console handler.
+    """
+    root = logging.getLogger()
+    names = (OWN_LOGGER, *SHOWN_LIBRARY_LOGGERS, *THIRD_PARTY_LOGGERS, *LIGHTNING_PACKAGES)
+    saved = {name: (lg.level, list(lg.handlers), lg.propagate) for name in names for lg in [logging.getLogger(name)]}
+    root_state = (root.level, list(root.handlers))
+    with warnings.catch_warnings():
+        try:
+            yield configure_console(verbose=verbose, import_lightning=import_lightning)
+        finally:
+            root.setLevel(root_state[0])
+            root.handlers[:] = root_state[1]
+            for name, (level, handlers, propagate) in saved.items():
+                named = logging.getLogger(name)
+                named.setLevel(level)
+                named.handlers[:] = handlers
+                named.propagate = propagate

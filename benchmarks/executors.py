@@ -1,9 +1,9 @@
-"""Run a sweep's jobs as Ray tasks: ``python -m benchmarks run ... --executor ray``.
+"""The executors of a sweep: local, or each job a Ray task (``python -m benchmarks <study> ... --executor ray``).
 
-The local executor (:func:`benchmarks.runner.run_sweep`) runs one job after another in this process.
-:func:`run_sweep_ray` hands every unfinished job to Ray instead, on a local Ray instance or on an existing
+:func:`run_jobs` picks one for every study. The local executor (:func:`benchmarks.runner.run_sweep`) runs one job
+after another in this process. :func:`run_sweep_ray` hands every unfinished job to Ray instead, on a local Ray instance or on an existing
 cluster (``--ray-address``), each job a task that reserves ``--cpus-per-job`` CPUs and ``--gpus-per-job``
-GPUs. A task reads and prepares its dataset itself and calls the same job function as the local executor;
+GPUs. A task prepares its job's input itself and calls the same job function as the local executor;
 the driver (this process) writes each result, as soon as its task has finished, to the same
 ``<output>/runs/<run_id>.json`` with the same atomic write. Result files, resuming and the report are
 therefore the same whichever executor ran the jobs.
@@ -31,14 +31,15 @@ from typing import Any
 
 from benchmarks.registry import find_file, get_spec
 from benchmarks.runner import (
-    Job,
     JobRunner,
     RunSettings,
+    SweepJob,
     SweepSummary,
-    prepare_data,
     run_job,
+    run_sweep,
     save_result,
     split_finished,
+    torch_threads,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,10 +128,11 @@ def init_ray(options: RayOptions) -> None:
         ray.init(address=options.address, **common)
 
 
-def _run_remote(job: Job, settings: RunSettings, job_runner: JobRunner) -> tuple[dict[str, Any], float, str]:
-    """The body of a Ray task: prepare the job's data, run the job; the result, seconds taken and host."""
+def _run_remote(job: SweepJob, settings: RunSettings, job_runner: JobRunner) -> tuple[dict[str, Any], float, str]:
+    """The body of a Ray task: prepare the job's input, run the job; the result, seconds taken and host."""
     start = time.perf_counter()
-    result = job_runner(job, prepare_data(job, settings.data_dir), settings)
+    with torch_threads(settings.torch_threads):
+        result = job_runner(job, job.prepare(settings.data_dir), settings)
     return result, time.perf_counter() - start, socket.gethostname()
 
 
@@ -151,7 +153,7 @@ def _failure(ray: ModuleType, err: BaseException) -> tuple[BaseException, str]:
 
 
 def run_sweep_ray(
-    jobs: Sequence[Job],
+    jobs: Sequence[SweepJob],
     settings: RunSettings,
     options: RayOptions | None = None,
     job_runner: JobRunner = run_job,
@@ -197,7 +199,7 @@ def run_sweep_ray(
     pending, skipped = split_finished(jobs, settings.output_dir)
     if not pending:
         return SweepSummary((), tuple(skipped), ())
-    for dataset in dict.fromkeys(job.dataset for job in pending):
+    for dataset in dict.fromkeys(name for job in pending for name in job.datasets):
         find_file(get_spec(dataset), settings.data_dir)  # fail here, with the registry's message
     if settings.data_dir is not None:
         settings = replace(settings, data_dir=Path(settings.data_dir).resolve())
@@ -216,7 +218,7 @@ def run_sweep_ray(
 
 def _drive(
     ray: ModuleType,
-    pending: list[Job],
+    pending: list[SweepJob],
     skipped: list[str],
     settings: RunSettings,
     options: RayOptions,
@@ -240,15 +242,15 @@ def _drive(
         retry_exceptions=False,  # a job's own exception is final; a dead worker is retried
     )(_run_remote)
     queue = deque(pending)
-    running: dict[Any, Job] = {}
+    running: dict[Any, SweepJob] = {}
     completed: list[str] = []
     failed: list[str] = []
-    first_failure: tuple[Job, BaseException] | None = None
+    first_failure: tuple[SweepJob, BaseException] | None = None
 
     def counts() -> str:
         return f"[{len(completed)} done / {len(running)} running / {len(failed)} failed / {len(queue)} pending]"
 
-    def collect(ref: Any, job: Job) -> None:
+    def collect(ref: Any, job: SweepJob) -> None:
         nonlocal first_failure
         try:
             result, seconds, host = ray.get(ref)
@@ -303,3 +305,35 @@ def _drive(
             f"written, {len(queue)} not started; `--keep-going` runs the rest]"
         ) from cause
     return SweepSummary(tuple(completed), tuple(skipped), tuple(failed))
+
+
+def run_jobs(
+    jobs: Sequence[SweepJob],
+    settings: RunSettings,
+    ray: RayOptions | None = None,
+    job_runner: JobRunner = run_job,
+    keep_going: bool = False,
+) -> SweepSummary:
+    """Run a sweep's unfinished jobs on the local executor (``ray=None``) or as Ray tasks.
+
+    Parameters
+    ----------
+    jobs
+        The sweep.
+    settings
+        Run settings.
+    ray
+        The Ray executor's options; ``None`` for the local executor. Default: ``None``.
+    job_runner
+        Function that runs one job. Default: :func:`~benchmarks.runner.run_job`.
+    keep_going
+        Log a failing job and continue.
+
+    Returns
+    -------
+    SweepSummary
+        Completed, skipped and failed run ids.
+    """
+    if ray is None:
+        return run_sweep(jobs, settings, job_runner=job_runner, keep_going=keep_going)
+    return run_sweep_ray(jobs, settings, ray, job_runner=job_runner, keep_going=keep_going)

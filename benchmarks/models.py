@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import inspect
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -38,27 +39,60 @@ from typing import TYPE_CHECKING, Any, Literal
 from darts.utils.serialization import add_safe_globals
 
 if TYPE_CHECKING:
-    from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
+    from darts.models.forecasting.forecasting_model import ForecastingModel
 
-Family = Literal["darts", "neuralforecast", "timesclip", "vq"]
+Family = Literal["darts", "neuralforecast", "timesclip", "vq", "external"]
 Scale = Literal["official", "tiny"]
 LRSchedule = Literal["type1", "type3", "constant", "tst", "cosine"]
 
-TIMESCLIP_VARIANTS: dict[str, dict[str, bool]] = {
-    "timesclip": {},
-    "timesclip-no-vision": {"use_vision": False, "use_alignment": False},
-    "timesclip-no-alignment": {"use_alignment": False},
-    "timesclip-no-variate-selection": {"use_variate_selection": False},
+TIMESCLIP_CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "no-alignment": {"use_alignment": False},
+    "no-variate-selection": {"use_variate_selection": False},
+    "language-only": {"use_vision": False, "use_alignment": False},
+    "vision-only": {"use_numeric": False, "use_alignment": False},
+    "sample-alignment": {"alignment": "sample"},
+    "hybrid-alignment": {"alignment": "hybrid", "alignment_mix": 0.5},
+    "auto-weight": {"alignment_weight": "auto"},
+    "gasf": {"image_encoding": "gasf"},
+    "periodic": {"image_encoding": "periodic"},
 }
-"""TimesCLIP and its ablations, by model name: the switches each one turns off."""
+"""TimesCLIP's configurations, the one table of them: name -> the ``TimesCLIPModel`` arguments it changes from
+``full`` (the paper's model: both views, per-variate alignment with weight 0.1, variate selection, line charts).
+
+============================  =====================================================================================
+``full``                      both views, per-variate alignment (weight 0.1), variate selection, line charts
+``no-alignment``              no contrastive loss
+``no-variate-selection``      no cross-variate attention (the generator reads each variate's own tokens)
+``language-only``             numeric view alone (no vision tower, hence no alignment)
+``vision-only``               image view alone (no numeric tower, hence no alignment)
+``sample-alignment``          one ``[B, B]`` similarity over a window's pooled variates
+``hybrid-alignment``          0.5 x per-variate + 0.5 x whole-window alignment
+``auto-weight``               learnt uncertainty weighting of the two losses instead of 0.1
+``gasf``                      Gramian angular summation field images instead of line charts
+``periodic``                  VisionTS-style grid of the window folded by the dataset's natural period
+============================  =====================================================================================
+
+The model of configuration ``c`` is named ``timesclip-c`` (the ablation study's names, in its run ids); the suite's
+``timesclip`` is ``full`` under the name its results have always had.
+"""
+
+TIMESCLIP_MODELS: dict[str, str] = {
+    "timesclip": "full",
+    **{f"timesclip-{configuration}": configuration for configuration in TIMESCLIP_CONFIGURATIONS},
+}
+"""TimesCLIP model name -> its configuration in ``TIMESCLIP_CONFIGURATIONS``."""
+
+RENAMED_MODELS: dict[str, str] = {"timesclip-no-vision": "timesclip-language-only"}
+"""Former model names -> today's: result files written under a former name are read as today's model."""
 
 BASELINES = ("nlinear", "dlinear", "patchtst", "itransformer")
 OTHER_MODELS = ("vqtransformer",)
 """This package's second model (``VQTransformerModel``): run on request and in the quick tier."""
 TUNED_MODELS = ("timesclip-tuned", *(f"{name}-tuned" for name in BASELINES))
 """A model with the configuration its validation-split search found (``python -m benchmarks tune``)."""
-MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_VARIANTS, *BASELINES, *OTHER_MODELS, *TUNED_MODELS)
-"""Every model name the suite accepts."""
+MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_MODELS, *BASELINES, *OTHER_MODELS, *TUNED_MODELS)
+"""Every model name the suite accepts (besides a factory of one's own, see :func:`external_config`)."""
 
 DEFAULT_MODELS = ("timesclip", *BASELINES)
 """The five models of the comparison."""
@@ -93,6 +127,12 @@ class TrainingCaps:
         """Plain-dict form, for result files and run ids."""
         return asdict(self)
 
+    def override(self, other: TrainingCaps | None) -> TrainingCaps:
+        """These caps with each cap that ``other`` sets put in place of this one's (``None``: unchanged)."""
+        if other is None:
+            return self
+        return TrainingCaps(**{k: self.to_dict()[k] if v is None else v for k, v in other.to_dict().items()})
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -101,9 +141,9 @@ class ModelConfig:
     Parameters
     ----------
     name
-        Model name as in the results tables (``MODEL_NAMES``).
+        Model name as in the results tables (``MODEL_NAMES``, or the name given to a factory of one's own).
     family
-        Which factory builds it.
+        Which factory builds it (``external``: the factory named in ``architecture["factory"]``).
     architecture
         Architecture keyword arguments of the underlying model.
     n_epochs, batch_size, learning_rate
@@ -339,7 +379,8 @@ def model_config(
     Parameters
     ----------
     name
-        One of ``MODEL_NAMES``.
+        One of ``MODEL_NAMES``, or a factory of one's own, ``[NAME=]package.module:factory``
+        (:func:`external_config`).
     dataset
         Registry name of the dataset (hyperparameters are per dataset, as in the authors' scripts).
     horizon
@@ -357,8 +398,11 @@ def model_config(
     ModelConfig
         The configuration.
     """
+    if ":" in name:
+        return external_config(name)
     if name not in MODEL_NAMES:
-        raise ValueError(f"Unknown model `{name}`; choose from {list(MODEL_NAMES)}.")
+        renamed = f" (it is `{RENAMED_MODELS[name]}` now)" if name in RENAMED_MODELS else ""
+        raise ValueError(f"Unknown model `{name}`{renamed}; choose from {list(MODEL_NAMES)}.")
     if name in TUNED_MODELS:
         from benchmarks.tune import TUNED_SUFFIX, tuned_config
 
@@ -431,7 +475,7 @@ def model_config(
             "use_variate_selection": True,
             "alignment_weight": 0.1,
             "text_tower_lr": 1e-4,
-            **TIMESCLIP_VARIANTS[name],
+            **_configuration_changes(TIMESCLIP_MODELS[name], dataset),
         }
         config = ModelConfig(
             name=name,
@@ -451,6 +495,71 @@ def model_config(
         tiny_arch = dict(config.architecture, **_TINY_OVERRIDES.get(name, {}))
         config = replace(config, architecture=tiny_arch, batch_size=32)
     return config
+
+
+def _configuration_changes(configuration: str, dataset: str) -> dict[str, Any]:
+    """What a TimesCLIP configuration changes from ``full`` on ``dataset``.
+
+    ``periodic`` folds the window by the dataset's natural period, given here: the suite's series are
+    integer-indexed, so the model cannot derive it from their frequency.
+
+    Raises
+    ------
+    ValueError
+        For ``periodic`` on a dataset whose frequency has no natural period.
+    """
+    changes = dict(TIMESCLIP_CONFIGURATIONS[configuration])
+    if changes.get("image_encoding") == "periodic":
+        from benchmarks.registry import get_spec
+        from darts_timesclip.network.image_encodings import period_from_freq
+
+        freq = get_spec(dataset).freq
+        period = period_from_freq(freq)
+        if period is None:
+            raise ValueError(
+                f"Configuration `{configuration}` needs a period; `{dataset}`'s frequency `{freq}` has none."
+            )
+        changes["period"] = period
+    return changes
+
+
+def canonical_model_name(name: str) -> str:
+    """Today's name of a model that result files may name by a former one (``RENAMED_MODELS``)."""
+    return RENAMED_MODELS.get(name, name)
+
+
+def external_config(spec: str) -> ModelConfig:
+    """The configuration of a model of one's own: ``[NAME=]package.module:factory``.
+
+    The factory is imported and called by :func:`build_model` (see :func:`build_external` for what it receives).
+    ``NAME`` names the model in run ids and tables (default: the factory's name); where it matches a published
+    model's name (``dlinear``, ``patchtst``, ...), the report prints the published numbers beside it.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is not of that form, or the factory cannot be imported or is not callable.
+    """
+    from benchmarks.study import load_object
+
+    name, _, target = spec.rpartition("=")
+    factory = load_object(target, what="model factory")
+    if not callable(factory):
+        raise ValueError(f"Model factory `{target}` is not callable (it is a {type(factory).__name__}).")
+    name = name or target.rpartition(":")[2]
+    if not name or any(c in name for c in "/:= "):
+        raise ValueError(f"Model name `{name}` (from `{spec}`) must be non-empty, without `/`, `:`, `=` or spaces.")
+    try:  # the factory's code enters the run id: an edited factory is a new job, not a finished one
+        code = stable_hash(inspect.getsource(factory))
+    except (OSError, TypeError):
+        code = "unavailable"
+    return ModelConfig(
+        name=name.lower(),
+        family="external",
+        architecture={"factory": target, "code": code},
+        patience=None,  # the factory's model stops as it likes (its own callbacks); the best epoch is still restored
+        source=f"factory {target}",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,8 +629,8 @@ def build_model(
     callbacks: list[Any],
     progress_bar: bool = False,
     accelerator: str = "auto",
-) -> TorchForecastingModel:
-    """Instantiate the Darts model of a configuration.
+) -> ForecastingModel:
+    """Instantiate the Darts model of a configuration (a factory of one's own: :func:`build_external`).
 
     Parameters
     ----------
@@ -544,8 +653,8 @@ def build_model(
 
     Returns
     -------
-    TorchForecastingModel
-        The untrained model.
+    ForecastingModel
+        The untrained model (a ``TorchForecastingModel`` for every family but ``external``).
     """
     import torch
 
@@ -571,6 +680,8 @@ def build_model(
         "random_state": seed,
         "pl_trainer_kwargs": trainer_kwargs,
     }
+    if config.family == "external":
+        return build_external(config.architecture["factory"], lookback, horizon, seed, trainer_kwargs)
     arch = dict(config.architecture)
     steps_per_epoch = math.ceil(n_train_windows / config.batch_size)
     if config.family == "timesclip":
@@ -607,3 +718,62 @@ def _build_timesclip(config: ModelConfig, arch: dict[str, Any], common: dict[str
             f"repository root); importing it failed: {err}"
         ) from err
     return TimesCLIPModel(backbone=config.backbone, pretrained=config.pretrained, **arch, **common)
+
+
+FACTORY_ARGUMENTS = ("input_chunk_length", "output_chunk_length", "random_state", "pl_trainer_kwargs")
+"""What a model factory of one's own receives, by keyword (those of them its signature names, or all with
+``**kwargs``): the lookback ``L``, the horizon ``H``, the job's seed and, for a torch model, the Lightning trainer
+arguments that the protocol needs (its callbacks: best-epoch restore, the progress line, the epoch checkpoint;
+the accelerator, the progress bar, ``max_steps``), to be passed on to the model unchanged."""
+
+
+def build_external(
+    target: str, lookback: int, horizon: int, seed: int, trainer_kwargs: dict[str, Any]
+) -> ForecastingModel:
+    """Call a model factory of one's own (``package.module:function``) with :data:`FACTORY_ARGUMENTS`.
+
+    Returns
+    -------
+    ForecastingModel
+        A Darts global forecasting model (fitted once, it forecasts any window: ``historical_forecasts`` with
+        ``retrain=False`` over the test split), with input length ``lookback``.
+
+    Raises
+    ------
+    ValueError
+        If the factory returns something else, a model of another input or output length, or a torch model without
+        the trainer arguments it was given.
+    """
+    from darts.models.forecasting.forecasting_model import GlobalForecastingModel
+    from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
+
+    from benchmarks.study import load_object
+
+    factory = load_object(target, what="model factory")
+    offered = {
+        "input_chunk_length": lookback,
+        "output_chunk_length": horizon,
+        "random_state": seed,
+        "pl_trainer_kwargs": trainer_kwargs,
+    }
+    parameters = inspect.signature(factory).parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    model = factory(**{k: v for k, v in offered.items() if takes_all or k in parameters})
+    if not isinstance(model, GlobalForecastingModel):
+        raise ValueError(
+            f"Model factory `{target}` returned a {type(model).__name__}; the protocol needs a Darts global "
+            "forecasting model (fitted once, it forecasts every test window with `retrain=False`)."
+        )
+    if isinstance(model, TorchForecastingModel):
+        if model.input_chunk_length != lookback:
+            raise ValueError(
+                f"Model factory `{target}` built `input_chunk_length={model.input_chunk_length}`; the job's "
+                f"lookback is {lookback} (pass the `input_chunk_length` it receives on to the model)."
+            )
+        installed = model.trainer_params.get("callbacks", [])
+        if not all(any(c is i for i in installed) for c in trainer_kwargs["callbacks"]):
+            raise ValueError(
+                f"Model factory `{target}` did not pass `pl_trainer_kwargs` on to its model; the protocol's "
+                "callbacks (best-epoch restore, epoch checkpoints) need them."
+            )
+    return model

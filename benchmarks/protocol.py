@@ -7,7 +7,7 @@ Time-Series-Library does. Test forecasts come from Darts' ``historical_forecasts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -108,12 +108,16 @@ class TestScore:
     example
         One window's lookback, truth and forecast, ``{"index", "variate", "context", "truth",
         "forecast"}``, for forecast-vs-truth plots.
+    extra
+        Further metrics by name (e.g. a probabilistic study's ``crps``, ``coverage_90``), recorded beside MSE and
+        MAE. Default: none.
     """
 
     mse: float
     mae: float
     n_windows: int
     example: dict
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 def truth_windows(scaled: np.ndarray, first_target: int, n_windows: int, horizon: int) -> np.ndarray:

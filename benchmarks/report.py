@@ -1,4 +1,8 @@
-"""Aggregate result files into ``results.csv``, ``results.md`` and plots."""
+"""Tables and plots: the suite's ``results.csv``, ``results.md`` and plots, and what every study's report shares.
+
+Every file a report writes passes :func:`portable_paths`: no absolute path of the machine that ran the jobs (a
+``--data-dir``, a backbone directory) reaches a committed table.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,19 @@ import csv
 import io
 import logging
 import math
+import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from benchmarks.anchors import find_anchor
 from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES
 from benchmarks.protocol import SCALER_DESCRIPTION
-from benchmarks.registry import REGISTRY
+from benchmarks.registry import REGISTRY, default_project_data_dir
 from benchmarks.runner import load_results
-from darts_timesclip._io import atomic_path, save_figure_atomic, write_text_atomic
+from darts_timesclip._io import save_figure_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,124 @@ CSV_COLUMNS = (
 _TIER_RANK = {"smoke": 0, "custom": 1, "quick": 2, "standard": 3, "full": 4}
 _DATASET_ORDER = {name: i for i, name in enumerate(REGISTRY)}
 _MODEL_ORDER = {name: i for i, name in enumerate(MODEL_NAMES)}
+
+
+#: The repository root (it holds ``benchmarks/``).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# an absolute path of two or more parts, not inside a word or a relative path ("t/ha", "windows/s", "../x" stay)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
+def portable_path(path: str, root: Path = REPO_ROOT) -> str:
+    """How a report shows a recorded absolute path: relative, the same on every machine.
+
+    - inside a checkout of this repository (a ``benchmarks`` directory in it, e.g. a study's backbone under
+      ``.../benchmarks/results/transfer/backbones``): from ``benchmarks/`` on, whichever checkout recorded it;
+    - the project's data directory beside a checkout (``../shared/data``, the registry's default): as that;
+    - inside ``root`` or beside it: relative to ``root`` (``outputs/x``, ``../other/x``);
+    - anything else: ``…/`` and its last two parts.
+
+    Parameters
+    ----------
+    path
+        An absolute POSIX path (other text is returned unchanged).
+    root
+        The repository root. Default: this checkout's.
+
+    Returns
+    -------
+    str
+        The path as the report shows it.
+    """
+    pure = PurePosixPath(path)
+    if not pure.is_absolute():
+        return path
+    parts = pure.parts
+    if "benchmarks" in parts:
+        last = len(parts) - 1 - parts[::-1].index("benchmarks")
+        return "/".join(parts[last:])
+    data = default_project_data_dir().relative_to(root.parent).parts  # ("shared", "data")
+    for start in range(1, len(parts) - len(data) + 1):
+        if parts[start : start + len(data)] == data:
+            return "/".join(("..", *parts[start:]))
+    for base, prefix in ((root, ()), (root.parent, ("..",))):
+        try:
+            return "/".join((*prefix, *pure.relative_to(base.as_posix()).parts)) or "."
+        except ValueError:
+            continue
+    return "/".join(("…", *parts[-2:]))
+
+
+def portable_paths(text: str, root: Path = REPO_ROOT) -> str:
+    """``text`` with every absolute path in it replaced by :func:`portable_path`'s form."""
+    return _ABSOLUTE_PATH.sub(lambda match: portable_path(match.group(0), root), text)
+
+
+def write_report_text(path: Path, text: str) -> Path:
+    """Write a report file atomically, its paths made portable (:func:`portable_paths`)."""
+    write_text_atomic(path, portable_paths(text))
+    return path
+
+
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """CSV of ``rows`` (columns: ``columns``, else the first row's keys); ``None`` is written empty."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns or rows[0]))
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return buffer.getvalue()
+
+
+def commands_that_ran(records: Iterable[dict[str, Any]]) -> list[str]:
+    """The distinct commands that made ``records`` (a study resumed piece by piece has several), sorted."""
+    return sorted({str(r["command"]) for r in records if r.get("command")})
+
+
+def command_markdown(commands: Sequence[str]) -> list[str]:
+    """A report's provenance lines: ``Command: `...` `` for one command; for several (a study run piece by piece), a
+    list with one command per line."""
+    commands = [c for c in commands if c.strip()]
+    if not commands:
+        return []
+    if len(commands) == 1:
+        return [f"Command: `{commands[0]}`", ""]
+    lines = [
+        f"Commands: the {len(commands)} below made these run files (a study run piece by piece; each skips the jobs "
+        "that have finished).",
+        "",
+    ]
+    return [*lines, *(f"- `{c}`" for c in commands), ""]
+
+
+def write_study_files(
+    results_dir: Path, stem: str, rows: Sequence[dict[str, Any]], markdown: str, plot: Callable[[Path], Path] | None
+) -> list[Path]:
+    """Write a study's ``<stem>.csv`` (one line per row), ``<stem>.md`` and, with ``plot``, ``<stem>.png``."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    files = [
+        write_report_text(results_dir / f"{stem}.csv", csv_text(rows)),
+        write_report_text(results_dir / f"{stem}.md", markdown),
+    ]
+    return files + ([plot(results_dir / f"{stem}.png")] if plot is not None else [])
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_plot(fig: Any, path: Path, dpi: int = 110) -> Path:
+    """Lay a figure out, write it atomically to ``path`` and close it."""
+    fig.tight_layout()
+    save_figure_atomic(fig, path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
@@ -183,12 +306,15 @@ def markdown_table(rows: Sequence[dict[str, Any]], commands: Sequence[str]) -> s
         pub_mae = f"{anchor.mae:.3f}" if anchor else "-"
         gap_mse = _gap(g.mse, anchor.mse) if anchor else "-"
         gap_mae = _gap(g.mae, anchor.mae) if anchor else "-"
-        epochs = _unique([f"{r['epochs_run']} / {r['epoch_limit']}" for r in g.rows])
+        epochs = _unique(
+            ["-" if r["epochs_run"] is None else f"{r['epochs_run']} / {r['epoch_limit']}" for r in g.rows]
+        )
         cap = _unique([r["max_samples_per_ts"] or "all" for r in g.rows])
+        params = "-" if any(r["params_total"] is None for r in g.rows) else f"{int(g.mean('params_total')):,}"
         out.write(
             f"| {g.dataset} | {g.horizon} | {g.lookback} | {g.model} | {g.tier} | {len(g.rows)} "
             f"| {g.mse:.3f} | {g.mae:.3f} | {pub_mse} | {pub_mae} | {gap_mse} | {gap_mae} "
-            f"| {epochs} | {cap} | {g.mean('train_seconds'):.0f} | {int(g.mean('params_total')):,} |\n"
+            f"| {epochs} | {cap} | {g.mean('train_seconds'):.0f} | {params} |\n"
         )
     if sources:
         out.write("\nSources of the published numbers: " + "; ".join(sources) + ".\n")
@@ -272,11 +398,9 @@ def _rank_table(by_cell: dict[tuple[str, int, int], dict[str, float]], models: S
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     """Write ``results.csv`` (one row per job)."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in sorted(rows, key=_sort_key):
-            writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
+    write_report_text(
+        path, csv_text([{k: row[k] for k in CSV_COLUMNS} for row in sorted(rows, key=_sort_key)], CSV_COLUMNS)
+    )
 
 
 def _best_tier_groups(groups: Sequence[Group]) -> list[Group]:
@@ -291,11 +415,7 @@ def _best_tier_groups(groups: Sequence[Group]) -> list[Group]:
 
 def plot_mse_by_horizon(groups: Sequence[Group], plot_dir: Path) -> list[Path]:
     """One bar chart per dataset and lookback: MSE by horizon and model, published marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     paths = []
     by_dataset: dict[tuple[str, int], list[Group]] = {}
     for g in _best_tier_groups(groups):
@@ -320,21 +440,13 @@ def plot_mse_by_horizon(groups: Sequence[Group], plot_dir: Path) -> list[Path]:
         ax.set_ylabel("test MSE (standardised)")
         ax.set_title(f"{dataset}, L={lookback}", fontsize=10)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        fig.tight_layout()
-        path = plot_dir / f"mse_{dataset}_l{lookback}.png"
-        save_figure_atomic(fig, path, dpi=80)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_plot(fig, plot_dir / f"mse_{dataset}_l{lookback}.png", dpi=80))
     return paths
 
 
 def plot_forecasts(records: Sequence[dict[str, Any]], plot_dir: Path) -> list[Path]:
     """Forecast vs truth of one test window (the first; last variate) per model and setting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     chosen: dict[tuple, dict[str, Any]] = {}
     for record in sorted(records, key=lambda r: (_TIER_RANK.get(r["tier"], 1), -r["seed"])):
         if record.get("example_window"):
@@ -366,11 +478,7 @@ def plot_forecasts(records: Sequence[dict[str, Any]], plot_dir: Path) -> list[Pa
             f"{dataset}, H={horizon}, L={lookback}: test window 0, variate {variate} (standardised)",
             fontsize=9,
         )
-        fig.tight_layout()
-        path = plot_dir / f"forecast_{dataset}_h{horizon}_l{lookback}.png"
-        save_figure_atomic(fig, path, dpi=80)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_plot(fig, plot_dir / f"forecast_{dataset}_h{horizon}_l{lookback}.png", dpi=80))
     return paths
 
 
@@ -383,7 +491,7 @@ class ReportFiles:
     plots: tuple[Path, ...]
 
 
-def write_report(output_dir: Path, plots: bool = True) -> ReportFiles:
+def write_report(output_dir: Path, plots: bool = True, results_dir: Path | None = None) -> ReportFiles:
     """Aggregate ``<output_dir>/runs/*.json`` into the CSV, the Markdown table and plots.
 
     Parameters
@@ -391,23 +499,26 @@ def write_report(output_dir: Path, plots: bool = True) -> ReportFiles:
     output_dir
         The results directory of a sweep.
     plots
-        Also draw the PNG plots into ``<output_dir>/plots``.
+        Also draw the PNG plots into ``<results_dir>/plots``.
+    results_dir
+        Where the files go. Default: ``None``, ``output_dir``.
 
     Returns
     -------
     ReportFiles
         Paths written.
     """
+    results_dir = output_dir if results_dir is None else results_dir
     records = load_results(output_dir)
     rows = [flatten(r) for r in records]
-    csv_path = output_dir / "results.csv"
-    md_path = output_dir / "results.md"
+    csv_path = results_dir / "results.csv"
+    md_path = results_dir / "results.md"
+    results_dir.mkdir(parents=True, exist_ok=True)
     write_csv(rows, csv_path)
-    commands = sorted({r["command"] for r in records if r.get("command")})
-    write_text_atomic(md_path, markdown_table(rows, commands))
+    write_report_text(md_path, markdown_table(rows, commands_that_ran(records)))
     plot_paths: list[Path] = []
     if plots and records:
-        plot_dir = output_dir / "plots"
+        plot_dir = results_dir / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
         plot_paths += plot_mse_by_horizon(group_rows(rows), plot_dir)
         plot_paths += plot_forecasts(records, plot_dir)

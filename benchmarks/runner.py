@@ -6,24 +6,30 @@ written atomically once the job has finished, and a rerun skips every job whose 
 job trains, its whole training state is written to ``checkpoints/<run_id>.ckpt`` at the end of every
 epoch (atomically too); a rerun of an interrupted job resumes from there, and the checkpoint is deleted
 once the result file is written. An interrupted sweep therefore loses at most one epoch of work.
+
+:func:`run_sweep` (and the Ray executor, :mod:`benchmarks.executors`) run any job that has what
+:class:`SweepJob` names: the forecasting :class:`Job` of the suite and most studies, and jobs of other kinds
+(the regression study's), each with its own job function.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from benchmarks.models import ModelConfig, Scale, TrainingCaps, model_config, stable_hash
-from benchmarks.protocol import METRIC_SCALE, PreparedData
+from benchmarks.models import ModelConfig, Scale, TrainingCaps, canonical_model_name, model_config, stable_hash
+from benchmarks.protocol import METRIC_SCALE, PreparedData, TestScore
 from benchmarks.registry import get_spec
 from benchmarks.tiers import Tier
 from darts_timesclip._io import write_text_atomic
@@ -35,9 +41,39 @@ RUNS_DIR = "runs"
 CHECKPOINTS_DIR = "checkpoints"
 
 
+class SweepJob(Protocol):
+    """What the sweep (:func:`run_sweep`, the Ray executor) needs of a job.
+
+    ``run_id`` names its result file ``<output>/runs/<run_id>.json``; ``prepare`` reads its input (jobs with the same
+    ``input_key`` share it: the local executor prepares it once for consecutive jobs); ``datasets`` are the registry
+    datasets whose files it reads (checked before a Ray sweep starts); ``study`` and ``coordinates`` say which study
+    made it and where in the study it stands (written into the result record).
+    """
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def study(self) -> str: ...
+
+    @property
+    def coordinates(self) -> Mapping[str, Any]: ...
+
+    @property
+    def datasets(self) -> tuple[str, ...]: ...
+
+    def describe(self) -> str: ...
+
+    def details(self) -> str: ...
+
+    def input_key(self) -> Hashable: ...
+
+    def prepare(self, data_dir: Path | None) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Job:
-    """One benchmark job.
+    """One benchmark job: train a forecasting model, score it on every test window.
 
     Parameters
     ----------
@@ -53,6 +89,11 @@ class Job:
         The compute budget.
     tier
         Name of the tier that produced the job (``custom`` otherwise); informative, not in the id.
+    study
+        The study (command) that made the job: ``run`` for the suite's sweeps; informative, not in the id.
+    coordinates
+        Where the job stands in its study, e.g. ``{"configuration": "gasf"}`` (ablate) or ``{"budget": "2xall"}``
+        (budget); written into the result record, not in the id (the model and budget that define the job are).
     """
 
     dataset: str
@@ -62,6 +103,8 @@ class Job:
     seed: int
     caps: TrainingCaps
     tier: str = "custom"
+    study: str = "run"
+    coordinates: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -78,9 +121,29 @@ class Job:
         prefix = f"{self.dataset}_h{self.horizon}_l{self.lookback}_{self.model.name}_s{self.seed}"
         return f"{prefix.lower()}_{stable_hash(payload)}"
 
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The dataset whose file the job reads."""
+        return (self.dataset,)
+
     def describe(self) -> str:
         """Short human-readable label."""
         return f"{self.dataset} H={self.horizon} L={self.lookback} {self.model.name} seed={self.seed}"
+
+    def details(self) -> str:
+        """What ``--dry-run`` adds to the label: the budget."""
+        return f"caps={self.caps.to_dict()}"
+
+    def input_key(self) -> tuple[str, int]:
+        """Jobs on the same dataset and lookback share their prepared data."""
+        return (self.dataset, self.lookback)
+
+    def prepare(self, data_dir: Path | None) -> PreparedData:
+        """Read the dataset from ``data_dir`` and prepare it for the lookback (splits, train-split scaling)."""
+        from benchmarks.protocol import prepare
+        from benchmarks.registry import read_dataset
+
+        return prepare(read_dataset(get_spec(self.dataset), data_dir), self.lookback)
 
 
 @dataclass(frozen=True)
@@ -96,7 +159,8 @@ class SweepSpec:
     lookback
         Input length ``L``.
     models
-        Model names.
+        Model names, or factories of one's own (``[NAME=]package.module:factory``, see
+        :func:`benchmarks.models.external_config`).
     seeds
         Seeds.
     scale
@@ -104,7 +168,7 @@ class SweepSpec:
     tier
         The tier whose budget applies (``None``: no caps unless ``caps`` is given).
     caps
-        Caps for every model, overriding the tier's.
+        Caps for every model: each cap it sets replaces the tier's cap of the same name.
     backbone, pretrained
         TimesCLIP's backbone and whether it is pretrained.
     """
@@ -139,7 +203,7 @@ class SweepSpec:
                         backbone=self.backbone,
                         pretrained=self.pretrained,
                     )
-                    caps = self.caps or (self.tier.caps_for(name) if self.tier else TrainingCaps())
+                    caps = (self.tier.caps_for(name) if self.tier else TrainingCaps()).override(self.caps)
                     for seed in self.seeds:
                         jobs.append(
                             Job(
@@ -174,6 +238,9 @@ class RunSettings:
     epoch_checkpoints
         Write each job's training state to ``<output_dir>/checkpoints/<run_id>.ckpt`` after every epoch
         and resume an interrupted job from it. Default: ``True``.
+    torch_threads
+        Torch's intra-op threads while a job runs (restored afterwards); ``None``: as the process has them.
+        Default: ``None``.
     """
 
     output_dir: Path
@@ -182,53 +249,17 @@ class RunSettings:
     accelerator: str = "auto"
     command: str = ""
     epoch_checkpoints: bool = True
+    torch_threads: int | None = None
 
 
-def result_path(output_dir: Path, job: Job) -> Path:
+def result_path(output_dir: Path, job: SweepJob) -> Path:
     """Where a job's result file lives."""
     return output_dir / RUNS_DIR / f"{job.run_id}.json"
 
 
-def checkpoint_path(output_dir: Path, job: Job) -> Path:
+def checkpoint_path(output_dir: Path, job: SweepJob) -> Path:
     """Where a job's per-epoch training checkpoint lives while it trains (see ``EpochCheckpoint``)."""
     return output_dir / CHECKPOINTS_DIR / f"{job.run_id}.ckpt"
-
-
-COMMAND_SEPARATOR = " ; "  # joins the distinct commands that made a study's run files (see ``command_markdown``)
-
-
-def command_markdown(command: str) -> list[str]:
-    """A report's provenance lines: ``Command: `...` `` for one command; for several (joined by
-    ``COMMAND_SEPARATOR``: a study resumed by narrower commands), a list with one command per line."""
-    commands = [c for c in command.split(COMMAND_SEPARATOR) if c.strip()]
-    if not commands:
-        return []
-    if len(commands) == 1:
-        return [f"Command: `{commands[0]}`", ""]
-    lines = [
-        f"Commands: the {len(commands)} below made these run files (a study run piece by piece; each skips the jobs "
-        "that have finished).",
-        "",
-    ]
-    return [*lines, *(f"- `{c}`" for c in commands), ""]
-
-
-def write_study_files(
-    results_dir: Path, stem: str, rows: Sequence[dict[str, Any]], markdown: str, plot: Callable[[Path], Path] | None
-) -> list[Path]:
-    """Write a study's ``<stem>.csv`` (one line per row), ``<stem>.md`` and, with ``plot``, ``<stem>.png``."""
-    import csv
-    import io
-
-    results_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = results_dir / f"{stem}.csv", results_dir / f"{stem}.md"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(csv_path, buffer.getvalue())
-    write_text_atomic(md_path, markdown)
-    return [csv_path, md_path] + ([plot(results_dir / f"{stem}.png")] if plot is not None else [])
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
@@ -252,7 +283,30 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, Any]:
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run a block with ``count`` torch threads (``None``: unchanged) and restore the process's count afterwards."""
+    if count is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+Scorer = Callable[..., TestScore]
+"""Scores a fitted model on the test windows: ``scorer(model, data, horizon, dataloader_kwargs=...)``, as
+:func:`benchmarks.protocol.score_test_windows` (the default). A study that needs more metrics (CRPS, interval
+coverage) passes its own (``functools.partial(run_job, scorer=...)`` as its job function); the ``extra`` metrics of
+its :class:`~benchmarks.protocol.TestScore` join MSE and MAE in the record's ``metrics``."""
+
+
+def run_job(job: Job, data: PreparedData, settings: RunSettings, scorer: Scorer | None = None) -> dict[str, Any]:
     """Train one model, score it on every test window, and return its result record.
 
     Parameters
@@ -263,6 +317,9 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         The job's dataset, prepared for ``job.lookback``.
     settings
         Run settings.
+    scorer
+        Scores the fitted model (see :data:`Scorer`). Default: ``None``, MSE and MAE of
+        :func:`~benchmarks.protocol.score_test_windows`.
 
     Returns
     -------
@@ -270,6 +327,7 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         The result record (see ``benchmarks/README.md`` for the fields).
     """
     import torch
+    from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
 
     from benchmarks.callbacks import EpochCheckpoint, make_callbacks, read_epoch_checkpoint
     from benchmarks.machine import PeakMemory, describe_machine
@@ -306,6 +364,9 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         progress_bar=settings.progress_bar,
         accelerator=settings.accelerator,
     )
+    trains_with_lightning = isinstance(model, TorchForecastingModel)
+    if not trains_with_lightning:  # a model of one's own without Lightning: no epochs, no checkpoint
+        checkpoint = None
     if checkpoint is not None and checkpoint.path.is_file():
         progress = read_epoch_checkpoint(checkpoint.path)  # a clear error for a file that cannot be resumed
         logger.info(
@@ -318,30 +379,38 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         # what Darts' own `load_from_checkpoint` sets: the next `fit` passes it to `Trainer.fit(ckpt_path=...)`,
         # which restores weights, optimiser, schedulers, loop counters and callback states
         model.load_ckpt_path = str(checkpoint.path)
+    configured_epochs = model.n_epochs if trains_with_lightning else None
+    epoch_limit = None
+    fit_kwargs: dict[str, Any] = {"max_samples_per_ts": job.caps.max_samples_per_ts}
+    loader_kwargs = {"pin_memory": torch.cuda.is_available()}
+    if trains_with_lightning:
+        fit_kwargs.update(val_series=data.split_series("val"), dataloader_kwargs=loader_kwargs)
+        if job.model.family == "external":  # the factory chose its epochs; the budget caps them
+            configured_epochs = model.n_epochs
+            epoch_limit = fit_kwargs["epochs"] = effective_epochs(replace(job.model, n_epochs=model.n_epochs), job.caps)
+        else:
+            configured_epochs, epoch_limit = job.model.n_epochs, effective_epochs(job.model, job.caps)
     memory = PeakMemory()
     memory.start()
     start = time.perf_counter()
-    loader_kwargs = {"pin_memory": torch.cuda.is_available()}
-    model.fit(
-        data.split_series("train"),
-        val_series=data.split_series("val"),
-        max_samples_per_ts=job.caps.max_samples_per_ts,
-        dataloader_kwargs=loader_kwargs,
-    )
+    model.fit(data.split_series("train"), **fit_kwargs)
     train_seconds = time.perf_counter() - start
     resumed_from_epoch = None if checkpoint is None else checkpoint.resumed_from_epoch
     if checkpoint is not None:
         train_seconds += checkpoint.train_seconds_before
     # read now: predicting replaces `model.trainer`
-    epochs_run, optimizer_steps = model.trainer.current_epoch, model.trainer.global_step
+    epochs_run = optimizer_steps = None
+    if trains_with_lightning:
+        epochs_run, optimizer_steps = int(model.trainer.current_epoch), int(model.trainer.global_step)
     start = time.perf_counter()
-    score = score_test_windows(model, data, job.horizon, dataloader_kwargs=loader_kwargs)
+    score = (scorer or score_test_windows)(model, data, job.horizon, dataloader_kwargs=loader_kwargs)
     inference_seconds = time.perf_counter() - start
     peak_mb = memory.stop()
 
-    module = model.model
-    n_params = sum(p.numel() for p in module.parameters())
-    n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    n_params = n_trainable = None
+    if trains_with_lightning:
+        n_params = sum(p.numel() for p in model.model.parameters())
+        n_trainable = sum(p.numel() for p in model.model.parameters() if p.requires_grad)
     return {
         "schema": RESULT_SCHEMA,
         "status": "done",
@@ -352,9 +421,12 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         "model": job.model.name,
         "seed": job.seed,
         "tier": job.tier,
+        "study": job.study,
+        "coordinates": dict(job.coordinates),
         "metrics": {
             "mse": score.mse,
             "mae": score.mae,
+            **score.extra,
             "n_test_windows": score.n_windows,
             "scale": METRIC_SCALE,
         },
@@ -363,10 +435,10 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
         "memory": {"peak_mb": peak_mb, "kind": memory.kind},
         "budget": {
             **job.caps.to_dict(),
-            "configured_epochs": job.model.n_epochs,
-            "epoch_limit": effective_epochs(job.model, job.caps),
-            "epochs_run": int(epochs_run),
-            "optimizer_steps": int(optimizer_steps),
+            "configured_epochs": configured_epochs,
+            "epoch_limit": epoch_limit,
+            "epochs_run": epochs_run,
+            "optimizer_steps": optimizer_steps,
             "train_windows_per_epoch": n_train_windows,
             "val_windows": n_val_windows,
             "best_epoch": best.best_epoch,
@@ -389,7 +461,10 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings) -> dict[str, An
     }
 
 
-JobRunner = Callable[[Job, PreparedData, RunSettings], dict[str, Any]]
+JobRunner = Callable[[Any, Any, RunSettings], dict[str, Any]]
+"""A job function: ``runner(job, job.prepare(data_dir), settings) -> result record``; :func:`run_job` for a
+:class:`Job`. It runs in Ray's workers too, so it must be importable there (a module-level function, or a
+``functools.partial`` of one)."""
 
 
 @dataclass(frozen=True)
@@ -401,15 +476,12 @@ class SweepSummary:
     failed: tuple[str, ...]
 
 
-def prepare_data(job: Job, data_dir: Path | None) -> PreparedData:
-    """Read a job's dataset from ``data_dir`` and prepare it for its lookback (splits, train-split scaling)."""
-    from benchmarks.protocol import prepare
-    from benchmarks.registry import read_dataset
-
-    return prepare(read_dataset(get_spec(job.dataset), data_dir), job.lookback)
+def prepare_data(job: SweepJob, data_dir: Path | None) -> Any:
+    """A job's input, read from ``data_dir`` (:meth:`SweepJob.prepare`)."""
+    return job.prepare(data_dir)
 
 
-def split_finished(jobs: Sequence[Job], output_dir: Path) -> tuple[list[Job], list[str]]:
+def split_finished(jobs: Sequence[SweepJob], output_dir: Path) -> tuple[list[SweepJob], list[str]]:
     """The jobs still to run, and the run ids of those whose result file is finished (logged once).
 
     Parameters
@@ -432,9 +504,9 @@ def split_finished(jobs: Sequence[Job], output_dir: Path) -> tuple[list[Job], li
     return pending, skipped
 
 
-def save_result(output_dir: Path, job: Job, result: dict[str, Any]) -> str:
+def save_result(output_dir: Path, job: SweepJob, result: dict[str, Any]) -> str:
     """Write a finished job's result file atomically and delete its epoch checkpoint; return its
-    ``mse=... mae=...`` for the progress line.
+    metrics (``mse=... mae=...``) for the progress line.
 
     Parameters
     ----------
@@ -443,26 +515,26 @@ def save_result(output_dir: Path, job: Job, result: dict[str, Any]) -> str:
     job
         The job.
     result
-        Its result record (:func:`run_job`'s).
+        Its result record (from its job function).
 
     Returns
     -------
     str
-        The test metrics, formatted for the log.
+        The record's numeric ``metrics``, formatted for the log (empty where it has none).
     """
     write_json_atomic(result_path(output_dir, job), result)
     checkpoint_path(output_dir, job).unlink(missing_ok=True)  # the result holds what it was kept for
     metrics = result.get("metrics", {})
-    return f"mse={metrics.get('mse', float('nan')):.4f} mae={metrics.get('mae', float('nan')):.4f}"
+    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
 
 
 def run_sweep(
-    jobs: Sequence[Job],
+    jobs: Sequence[SweepJob],
     settings: RunSettings,
     job_runner: JobRunner = run_job,
     keep_going: bool = False,
 ) -> SweepSummary:
-    """Run every job that has no finished result file yet.
+    """Run every job that has no finished result file yet, one after another in this process.
 
     Parameters
     ----------
@@ -471,7 +543,7 @@ def run_sweep(
     settings
         Run settings.
     job_runner
-        Function that runs one job (replaceable in tests).
+        Function that runs one job (see :data:`JobRunner`). Default: :func:`run_job`.
     keep_going
         Log a failing job and continue instead of raising.
 
@@ -482,18 +554,19 @@ def run_sweep(
     """
     completed: list[str] = []
     failed: list[str] = []
-    prepared: dict[tuple[str, int], PreparedData] = {}
+    prepared: dict[Hashable, Any] = {}
     pending, skipped = split_finished(jobs, settings.output_dir)
     sweep_start = time.perf_counter()
     for index, job in enumerate(pending, start=1):
-        key = (job.dataset, job.lookback)
+        key = job.input_key()
         if key not in prepared:
-            prepared.clear()  # jobs are dataset-major: keep one dataset in memory
-            prepared[key] = prepare_data(job, settings.data_dir)
+            prepared.clear()  # jobs are input-major (dataset-major): keep one input in memory
+            prepared[key] = job.prepare(settings.data_dir)
         logger.info("[%d/%d] %s (%s) ...", index, len(pending), job.describe(), job.run_id)
         job_start = time.perf_counter()
         try:
-            result = job_runner(job, prepared[key], settings)
+            with torch_threads(settings.torch_threads):
+                result = job_runner(job, prepared[key], settings)
         except Exception:
             if not keep_going:
                 raise
@@ -517,7 +590,10 @@ def run_sweep(
 
 
 def load_results(output_dir: Path) -> list[dict[str, Any]]:
-    """Every finished result record under ``<output_dir>/runs``, sorted by run id."""
+    """Every finished result record under ``<output_dir>/runs``, sorted by run id.
+
+    A model that result files name by a former name is read under today's (``RENAMED_MODELS``).
+    """
     runs = output_dir / RUNS_DIR
     records = []
     for path in sorted(runs.glob("*.json")) if runs.is_dir() else []:
@@ -527,11 +603,20 @@ def load_results(output_dir: Path) -> list[dict[str, Any]]:
             logger.warning("Ignoring unreadable result file %s", path)
             continue
         if record.get("status") == "done":
+            if "model" in record:
+                record["model"] = canonical_model_name(record["model"])
             records.append(record)
     return records
 
 
+#: Options that change what a command writes, not what its jobs are: left out of the command a record keeps.
+NOT_RECORDED_OPTIONS = ("--report-only", "--dry-run")
+
+
 def command_line(argv: Iterable[str] | None = None) -> str:
-    """The command as typed, for the record: ``python -m benchmarks ...``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    return " ".join(["python -m benchmarks", *args])
+    """The command as typed, for the record: ``python -m benchmarks ...``, quoted for a shell.
+
+    ``--report-only`` and ``--dry-run`` are left out: the record says which command made its jobs.
+    """
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a not in NOT_RECORDED_OPTIONS]
+    return "python -m benchmarks " + shlex.join(args)

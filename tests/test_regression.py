@@ -293,14 +293,18 @@ def _weather_file(directory) -> None:
 
 
 def test_regression_benchmark_writes_its_report_and_resumes(tmp_path, monkeypatch):
-    from benchmarks import regression as study
+    import torch
+
     from benchmarks.cli import main
+    from benchmarks.studies import regression as study
 
     _weather_file(tmp_path)
+    threads = torch.get_num_threads()
     argv = ["regression", "--scale", "tiny", "--sizes", "40", "--seeds", "0", "--data-dir", str(tmp_path)]
-    argv += ["--output", str(tmp_path / "runs"), "--results", str(tmp_path), "--head-epochs", "2"]
+    argv += ["--output", str(tmp_path / "out"), "--results", str(tmp_path), "--head-epochs", "2"]
     argv += ["--forecaster-epochs", "1", "--finetune-epochs", "1", "--scratch-epochs", "1", "--batch-size", "16"]
     assert main(argv) == 0
+    assert torch.get_num_threads() == threads  # the jobs ran with one thread; the process keeps its own
     rows = list(csv.DictReader(open(tmp_path / "regression.csv")))
     assert [(r["task"], r["method"]) for r in rows] == [(t, m) for t in study.TASKS for m in study.METHODS]
     assert all(np.isfinite(float(r["r2"])) and float(r["rmse"]) > 0 for r in rows)
@@ -309,17 +313,26 @@ def test_regression_benchmark_writes_its_report_and_resumes(tmp_path, monkeypatc
     assert "## weather, 40 samples (32 train, 8 test)" in report and "| stage3 |" in report
     assert "Not run for crop: size(s) 1500, 15000" in report and "Command: `python -m benchmarks regression" in report
 
-    record = json.loads(next((tmp_path / "runs").glob("crop_n40_*.json")).read_text())
+    # one result file per (task, size, seed) on the suite's runner, named by the settings
+    runs = sorted(p.name for p in (tmp_path / "out" / "runs").glob("*.json"))
+    key = study.RegressionSettings(backbone="tiny", forecaster_epochs=1, head_epochs=2, finetune_epochs=1)
+    key = study.RegressionSettings(**{**key.__dict__, "scratch_epochs": 1, "batch_size": 16, "scale": "tiny"}).key()
+    assert runs == [f"crop_n40_s0_{key}.json", f"weather_n40_s0_{key}.json"]
+    record = json.loads((tmp_path / "out" / "runs" / runs[0]).read_text())
     assert record["command"].startswith("python -m benchmarks regression --scale tiny")
     assert record["machine"].endswith("1 torch thread(s)")
+    assert (record["study"], record["coordinates"]) == ("regression", {"task": "crop", "size": 40})
 
-    monkeypatch.setattr(study, "run_regression_job", lambda *a, **k: pytest.fail("a finished job ran again"))
+    def fail(*args, **kwargs):
+        pytest.fail("a finished job ran again")
+
+    monkeypatch.setattr(study.RegressionStudy, "job_runner", staticmethod(fail))
     assert main(argv + ["--note", "a rewrite"]) == 0  # every job is done: nothing trains, the report is rewritten
     assert "a rewrite" not in (tmp_path / "regression.md").read_text()  # the jobs' own machine line is kept
 
 
 def test_regression_report_says_which_run_made_each_table():
-    from benchmarks.regression import RegressionSettings, regression_markdown
+    from benchmarks.studies.regression import RegressionSettings, regression_markdown
 
     def rows(size, **provenance):
         return [
@@ -361,7 +374,7 @@ def test_regression_report_says_which_run_made_each_table():
 
 
 def test_weather_samples_keep_test_targets_out_of_training(tmp_path):
-    from benchmarks.regression import fill_sentinels, weather_day_starts, weather_task
+    from benchmarks.studies.regression import fill_sentinels, weather_day_starts, weather_task
 
     pools = weather_day_starts(52696)
     rows = {split: set((starts[:, None] + np.arange(288)).ravel()) for split, starts in pools.items()}

@@ -19,7 +19,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from benchmarks import cli  # noqa: E402 -- after the skip: without Ray the module is skipped
+from benchmarks import cli, study  # noqa: E402 -- after the skip: without Ray the module is skipped
 from benchmarks.executors import REPO_ROOT, JobFailedError, RayOptions, import_ray, init_ray, run_sweep_ray  # noqa: E402
 from benchmarks.protocol import PreparedData  # noqa: E402
 from benchmarks.runner import Job, RunSettings, SweepSpec, is_finished, prepare_data, result_path  # noqa: E402
@@ -45,7 +45,7 @@ def ray_instance() -> Iterator[None]:
 
 def test_ray_executor_writes_the_local_executors_files_and_resumes(ili_dir, tmp_path, capfd, monkeypatch):
     # the command starts (and shuts down) a local instance of its own; 2 CPUs whatever the machine
-    monkeypatch.setattr(cli, "RayOptions", functools.partial(RayOptions, num_cpus=2))
+    monkeypatch.setattr(study, "RayOptions", functools.partial(RayOptions, num_cpus=2))
     base = ["run", *SMOKE, "--data-dir", str(ili_dir)]
     local, distributed = tmp_path / "local", tmp_path / "ray"
     assert cli.main([*base, "--output", str(local)]) == 0
@@ -161,25 +161,29 @@ def test_failing_jobs_are_reported_the_others_written_dead_workers_retried(ili_d
 def test_ray_options_are_validated(capsys, tmp_path):
     for text in ("0", "-1", "abc", "nan", "inf"):
         with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got `{text}`"):
-            cli._cpus_per_job(text)
+            study._cpus_per_job(text)
     with pytest.raises(argparse.ArgumentTypeError, match="expected a number >= 0, got `-0.5`"):
-        cli._gpus_per_job("-0.5")
+        study._gpus_per_job("-0.5")
     with pytest.raises(argparse.ArgumentTypeError, match="a fraction below 1 or a whole number, got `1.5`"):
-        cli._gpus_per_job("1.5")
-    assert cli._gpus_per_job("0") == 0 and cli._gpus_per_job("0.25") == 0.25 and cli._cpus_per_job("2") == 2
+        study._gpus_per_job("1.5")
+    assert study._gpus_per_job("0") == 0 and study._gpus_per_job("0.25") == 0.25 and study._cpus_per_job("2") == 2
 
     with pytest.raises(SystemExit):
         cli.main(["run", "--tier", "smoke", "--executor", "ray", "--cpus-per-job", "0", "--output", str(tmp_path)])
     assert "argument --cpus-per-job: expected a positive number, got `0`" in capsys.readouterr().err
 
     parser = cli.build_parser()
-    argv = ["run", "--tier", "smoke", "--ray-address", "auto", "--gpus-per-job", "1"]
+
+    def options(*argv: str) -> study.StudyOptions:
+        return study.StudyOptions.from_args(parser.parse_args(["run", "--tier", "smoke", *argv]), argv)
+
     with pytest.raises(ValueError, match=r"`--ray-address auto`, `--gpus-per-job 1`: only with `--executor ray`"):
-        cli.parse_run(parser.parse_args(argv), argv)
-    argv = ["run", "--tier", "smoke", "--executor", "ray", "--gpus-per-job", "0.5"]
-    assert cli.parse_run(parser.parse_args(argv), argv).ray == RayOptions(gpus_per_job=0.5)
-    argv = ["run", "--tier", "smoke"]
-    assert cli.parse_run(parser.parse_args(argv), argv).ray is None
+        options("--ray-address", "auto", "--gpus-per-job", "1")
+    assert options("--executor", "ray", "--gpus-per-job", "0.5").ray == RayOptions(gpus_per_job=0.5)
+    assert options().ray is None
+    with pytest.raises(SystemExit):  # every study takes the executor flags, and checks them the same way
+        cli.main(["budget", "--ray-address", "auto", "--report-only"])
+    assert "`--ray-address auto`: only with `--executor ray`" in capsys.readouterr().err
 
 
 def test_missing_ray_names_the_option_and_the_extra(monkeypatch):

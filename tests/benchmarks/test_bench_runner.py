@@ -143,7 +143,7 @@ def test_configurations_follow_the_authors_scripts():
     assert (dlinear.learning_rate, dlinear.batch_size) == (1e-4, 32)  # TSLib run.py defaults
     nlinear = model_config("nlinear", "ETTh1", 96)
     assert (nlinear.learning_rate, nlinear.batch_size) == (0.005, 32)  # LTSF-Linear's ETTh1 script
-    ablation = model_config("timesclip-no-vision", "ETTh1", 96, backbone="tiny")
+    ablation = model_config("timesclip-language-only", "ETTh1", 96, backbone="tiny")
     assert ablation.architecture["use_vision"] is False and ablation.backbone == "tiny"
 
 
@@ -193,7 +193,7 @@ def test_tiers_cover_the_issue():
     assert set(quick.models) == {"timesclip", "nlinear", "dlinear", "patchtst", "itransformer", "vqtransformer"}
     assert TIERS["full"].horizons is None and len(TIERS["full"].datasets) == len(REGISTRY)
     # ablations share TimesCLIP's budget
-    assert quick.caps_for("timesclip-no-vision") == quick.caps_for("timesclip")
+    assert quick.caps_for("timesclip-language-only") == quick.caps_for("timesclip")
 
 
 def test_sweep_expansion():
@@ -210,8 +210,14 @@ def test_sweep_expansion():
     assert {j.horizon for j in jobs if j.dataset == "national_illness"} == {24, 36, 48, 60}
     assert {j.caps for j in jobs if j.model.name == "patchtst"} == {TrainingCaps(max_epochs=20)}
     assert len({j.run_id for j in jobs}) == len(jobs)
+    # caps given for the sweep replace the tier's caps of the same name and keep the others
     override = replace(sweep, caps=TrainingCaps(max_steps=7)).expand()
-    assert {j.caps for j in override} == {TrainingCaps(max_steps=7)}
+    assert {(j.model.name, j.caps) for j in override} == {
+        ("dlinear", TrainingCaps(max_steps=7)),
+        ("patchtst", TrainingCaps(max_epochs=20, max_steps=7)),
+    }
+    override = replace(sweep, caps=TrainingCaps(max_epochs=3)).expand()
+    assert {j.caps for j in override} == {TrainingCaps(max_epochs=3)}
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
@@ -304,8 +310,8 @@ def test_an_interrupted_job_resumes_at_its_last_epoch_and_ends_as_if_uninterrupt
     ili_dir, tmp_path, monkeypatch, name, dataset, epochs, changes, stop_after
 ):
     from benchmarks.callbacks import EpochCheckpoint, read_epoch_checkpoint
-    from benchmarks.cli import _dry_run_line
     from benchmarks.runner import checkpoint_path
+    from benchmarks.study import dry_run_line
 
     job = _tiny_training_job(name, dataset, epochs, **changes)
     whole = RunSettings(output_dir=tmp_path / "whole", data_dir=ili_dir, accelerator="cpu")
@@ -329,7 +335,7 @@ def test_an_interrupted_job_resumes_at_its_last_epoch_and_ends_as_if_uninterrupt
     assert [p.name for p in checkpoint.parent.iterdir()] == [checkpoint.name]  # no partial file left
     progress = read_epoch_checkpoint(checkpoint)
     assert progress["epochs_done"] == stop_after and progress["train_seconds"] > 0
-    assert f"(resumes after epoch {stop_after}, " in _dry_run_line(job, settings.output_dir)
+    assert f"(resumes after epoch {stop_after}, " in dry_run_line(job, settings.output_dir)
 
     assert run_sweep([job], settings).completed == (job.run_id,)
     resumed = json.loads(result_path(settings.output_dir, job).read_text())

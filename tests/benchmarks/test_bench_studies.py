@@ -3,37 +3,50 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
-from benchmarks.ablate import ABLATIONS, ablation_jobs, ablation_markdown
-from benchmarks.budget import budget_jobs
 from benchmarks.cli import main
-from benchmarks.models import TrainingCaps
-from benchmarks.runner import COMMAND_SEPARATOR, command_markdown, load_results
+from benchmarks.models import TIMESCLIP_CONFIGURATIONS, TrainingCaps, model_config
+from benchmarks.report import command_markdown
+from benchmarks.runner import load_results
 from benchmarks.stats import mean_std, seed_verdict
+from benchmarks.studies.ablate import AblateStudy
+from benchmarks.studies.budget import BudgetStudy
+from benchmarks.study import StudyOptions
 from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 
+def _options(**changes) -> StudyOptions:
+    return StudyOptions(output=Path("out"), results=Path("results"), **changes)
+
+
 def test_every_configuration_changes_only_its_own_switches():
-    jobs = ablation_jobs(["ETTh1", "exchange_rate"], seeds=[1, 2])
-    assert len(jobs) == 2 * len(ABLATIONS) * 2
-    by_variant = {(j.dataset, j.tier.split(":")[1]): j.model for j in jobs if j.seed == 1}
-    full = by_variant[("ETTh1", "full")].architecture
-    for variant, changes in ABLATIONS.items():
-        model = by_variant[("ETTh1", variant)]
-        assert model.name == f"timesclip-{variant}"
+    jobs = AblateStudy(datasets=("ETTh1", "exchange_rate")).jobs(_options(seeds=(1, 2)))
+    assert len(jobs) == 2 * len(TIMESCLIP_CONFIGURATIONS) * 2
+    by_configuration = {(j.dataset, j.coordinates["configuration"]): j.model for j in jobs if j.seed == 1}
+    full = by_configuration[("ETTh1", "full")].architecture
+    for configuration, changes in TIMESCLIP_CONFIGURATIONS.items():
+        model = by_configuration[("ETTh1", configuration)]
+        assert model.name == f"timesclip-{configuration}"
         changed = {k: v for k, v in model.architecture.items() if full.get(k, object()) != v}
-        expected = dict(changes, **({"period": 24} if variant == "periodic" else {}))  # ETTh1 is hourly
-        assert changed == expected, variant
-    assert by_variant[("exchange_rate", "periodic")].architecture["period"] == 7  # daily: a week
+        expected = dict(changes, **({"period": 24} if configuration == "periodic" else {}))  # ETTh1 is hourly
+        assert changed == expected, configuration
+        # the suite's model of the same name is the same configuration (one table for both)
+        assert model_config(model.name, "ETTh1", 96).architecture == model.architecture
+    assert by_configuration[("exchange_rate", "periodic")].architecture["period"] == 7  # daily: a week
     assert len({j.run_id for j in jobs}) == len(jobs)  # no two configurations share a result file
-    assert jobs[0].caps.max_epochs == 2 and jobs[0].caps.max_samples_per_ts == 4096  # the standard tier's budget
+    assert {(j.study, j.tier) for j in jobs} == {("ablate", "custom")}
+    assert jobs[0].caps == TrainingCaps(max_epochs=2, max_samples_per_ts=4096)  # the standard tier's budget
+    # a cap given on the command line replaces the study's cap of the same name, and only that one
+    capped = AblateStudy(datasets=("ETTh1",)).jobs(_options(caps=TrainingCaps(max_epochs=1)))
+    assert {j.caps for j in capped} == {TrainingCaps(max_epochs=1, max_samples_per_ts=4096)}
 
 
 def test_unknown_configuration_is_named():
-    with pytest.raises(ValueError, match=r"Unknown ablation\(s\) \['no-numbers'\]"):
-        ablation_jobs(["ETTh1"], variants=["full", "no-numbers"])
+    with pytest.raises(ValueError, match=r"Unknown configuration\(s\) \['no-numbers'\]"):
+        AblateStudy(configurations=("full", "no-numbers")).jobs(_options())
 
 
 def test_seed_verdict_needs_two_seeds_and_a_difference_beyond_the_spread():
@@ -50,7 +63,7 @@ def test_markdown_gives_the_difference_to_full_and_its_verdict():
 
     rows = [row("full", 0.50, 1), row("full", 0.51, 2), row("gasf", 0.60, 1), row("gasf", 0.62, 2)]
     rows += [row("no-alignment", 0.505, 1), row("no-alignment", 0.50, 2), row("periodic", 0.4, 1)]
-    text = ablation_markdown(rows, command="python -m benchmarks ablate")
+    text = AblateStudy().markdown(rows, ["python -m benchmarks ablate"])
     assert "| gasf | 0.6100 ± 0.0141 (2) | +0.1050 | worse |" in text
     assert "| no-alignment | 0.5025 ± 0.0035 (2) | -0.0025 | within spread |" in text
     assert "| periodic | 0.4000 ± 0.0000 (1) | -0.1050 | one seed |" in text
@@ -61,9 +74,9 @@ def test_markdown_gives_the_difference_to_full_and_its_verdict():
 
 
 def test_a_report_lists_each_command_that_made_its_run_files():
-    assert command_markdown("") == []
-    assert command_markdown("python -m benchmarks ablate") == ["Command: `python -m benchmarks ablate`", ""]
-    lines = command_markdown(COMMAND_SEPARATOR.join(["python -m benchmarks ablate --seeds 1", "python -m b x"]))
+    assert command_markdown([]) == [] and command_markdown([""]) == []
+    assert command_markdown(["python -m benchmarks ablate"]) == ["Command: `python -m benchmarks ablate`", ""]
+    lines = command_markdown(["python -m benchmarks ablate --seeds 1", "python -m b x"])
     assert lines[0].startswith("Commands: the 2 below made these run files")
     assert lines[2:] == ["- `python -m benchmarks ablate --seeds 1`", "- `python -m b x`", ""]
 
@@ -77,8 +90,12 @@ def test_ablate_command_runs_resumes_and_reports(tmp_path):
     argv += ["--data-dir", str(data), "--output", str(out), "--results", str(results)]
     assert main(argv) == 0
     records = load_results(out)
-    assert sorted({r["tier"] for r in records}) == ["ablate:full", "ablate:periodic", "ablate:vision-only"]
-    assert len(records) == 6
+    assert (
+        sorted(r["coordinates"]["configuration"] for r in records)
+        == ["full", "full", "periodic", "periodic"] + ["vision-only"] * 2
+    )
+    assert {(r["study"], r["tier"]) for r in records} == {("ablate", "custom")}
+    assert {r["budget"]["epochs_run"] for r in records} == {1}  # --max-epochs 1 replaced the study's 2
     with (results / "ablations.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {"dataset", "horizon", "variant", "seed", "mse", "mae"} <= set(rows[0])
@@ -92,16 +109,19 @@ def test_ablate_command_runs_resumes_and_reports(tmp_path):
 
 
 def test_budget_points_cap_epochs_and_windows_and_shorten_patience():
-    jobs = budget_jobs(["ETTh1"], ["timesclip", "nlinear"], ["2x4096", "2xall", "10xall-es", "full"], [1])
-    by_key = {(j.model.name, j.tier): j for j in jobs}
-    assert by_key[("timesclip", "budget:2x4096")].caps == TrainingCaps(max_epochs=2, max_samples_per_ts=4096)
-    assert by_key[("timesclip", "budget:2xall")].caps == TrainingCaps(max_epochs=2)
-    early = by_key[("timesclip", "budget:10xall-es")]
+    study = BudgetStudy(
+        datasets=("ETTh1",), models=("timesclip", "nlinear"), budgets=("2x4096", "2xall", "10xall-es", "full")
+    )
+    jobs = study.jobs(_options(seeds=(1,)))
+    by_key = {(j.model.name, j.coordinates["budget"]): j for j in jobs}
+    assert by_key[("timesclip", "2x4096")].caps == TrainingCaps(max_epochs=2, max_samples_per_ts=4096)
+    assert by_key[("timesclip", "2xall")].caps == TrainingCaps(max_epochs=2)
+    early = by_key[("timesclip", "10xall-es")]
     assert early.caps == TrainingCaps(max_epochs=10) and early.model.patience == 3  # TimesCLIP's own is 30
-    assert by_key[("timesclip", "budget:full")].model.patience == 30
-    assert by_key[("timesclip", "budget:full")].caps == TrainingCaps()
+    assert by_key[("timesclip", "full")].model.patience == 30
+    assert by_key[("timesclip", "full")].caps == TrainingCaps()
     with pytest.raises(ValueError, match=r"Unknown budget\(s\) \['huge'\]"):
-        budget_jobs(["ETTh1"], budgets=["huge"])
+        BudgetStudy(budgets=("huge",)).jobs(_options())
 
 
 def test_budget_command_writes_the_curve(tmp_path):

@@ -11,15 +11,18 @@ import pytest
 
 from benchmarks.cli import main
 from benchmarks.runner import load_results
-from benchmarks.transfer import (
+from benchmarks.studies.transfer import (
     DEFAULT_OBJECTIVE,
     PretrainSettings,
+    TransferStudy,
+    backbone_dir,
     budget_caps,
     index_backbones,
     pretraining_series,
-    transfer_jobs,
+    row_labels,
     transfer_markdown,
 )
+from benchmarks.study import StudyOptions
 from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 
@@ -64,14 +67,14 @@ def test_transfer_command_runs_resumes_and_reports(two_datasets, tmp_path, capsy
     ]
     assert main(argv) == 0
     records = load_results(out)
-    assert sorted({r["tier"] for r in records}) == [
-        "transfer:nlinear:few-shot",
-        "transfer:pretrained-others:few-shot",
-        "transfer:pretrained-synthetic:few-shot",
-        "transfer:random:few-shot",
+    assert sorted({tuple(r["coordinates"].values()) for r in records}) == [
+        ("nlinear", "few-shot", ""),
+        ("pretrained-others", "few-shot", DEFAULT_OBJECTIVE),
+        ("pretrained-synthetic", "few-shot", DEFAULT_OBJECTIVE),
+        ("random", "few-shot", ""),
     ]
-    assert len(records) == 8  # 4 rows x 2 seeds
-    pretrained = [r for r in records if r["tier"].startswith("transfer:pretrained-others")]
+    assert len(records) == 8 and {r["study"] for r in records} == {"transfer"}  # 4 rows x 2 seeds
+    pretrained = [r for r in records if r["coordinates"]["init"] == "pretrained-others"]
     backbone_dir = pretrained[0]["backbone"]
     corpus = json.loads((tmp_path / backbone_dir / "pretraining.json").read_text())["corpus"]
     assert corpus["n_series"] == 8 + 4  # exchange_rate's 8 variates (train rows), 4 synthetic; not the target
@@ -142,34 +145,34 @@ def test_objectives_are_kept_apart_in_jobs_and_report(tmp_path):
     from darts_timesclip.pretraining import pretrain_backbone
 
     assert inspect.signature(pretrain_backbone).parameters["objective"].default == DEFAULT_OBJECTIVE
-    backbones = {("pretrained-others", "ETTh1"): tmp_path / "b"}
-    tiers = {
+    options = StudyOptions(output=tmp_path, results=tmp_path, seeds=(1,), scale="tiny")
+    coordinates = {
         objective: sorted(
             {
-                job.tier
-                for job in transfer_jobs(
-                    ["ETTh1"],
-                    [1],
-                    ["quick"],
-                    ["random", "pretrained-others"],
-                    backbones,
-                    scale="tiny",
-                    objective=objective,
-                )
+                tuple(job.coordinates.values())
+                for job in TransferStudy(
+                    datasets=("ETTh1",), budgets=("quick",), inits=("random", "pretrained-others"), objective=objective
+                ).jobs(options)
             }
         )
         for objective in (DEFAULT_OBJECTIVE, "masked")
     }
-    assert tiers[DEFAULT_OBJECTIVE] == [
-        "transfer:nlinear:quick",
-        "transfer:pretrained-others:quick",
-        "transfer:random:quick",
+    assert coordinates[DEFAULT_OBJECTIVE] == [
+        ("nlinear", "quick", ""),
+        ("pretrained-others", "quick", DEFAULT_OBJECTIVE),
+        ("random", "quick", ""),
     ]
-    assert tiers["masked"] == [
-        "transfer:nlinear:quick",
-        "transfer:pretrained-others:quick:masked",
-        "transfer:random:quick",
+    assert coordinates["masked"] == [
+        ("nlinear", "quick", ""),
+        ("pretrained-others", "quick", "masked"),
+        ("random", "quick", ""),
     ]
+    # each objective fine-tunes its own backbone (its directory named by the pretraining settings)
+    settings = TransferStudy(objective="masked").pretrain_settings(options)
+    masked = TransferStudy(datasets=("ETTh1",), inits=("pretrained-others",), objective="masked", nlinear=False)
+    assert {job.model.backbone for job in masked.jobs(options)} == {
+        str(backbone_dir(tmp_path, "pretrained-others", "ETTh1", settings))
+    }
 
     def row(init, mse, seed, objective=""):
         return {"dataset": "ETTh1", "budget": "quick", "init": init, "objective": objective, "mse": mse, "seed": seed}
@@ -216,8 +219,6 @@ def test_transfer_refuses_an_unknown_objective(capsys):
 
 
 def test_report_rows_follow_init_order_with_the_default_objective_first():
-    from benchmarks.transfer import row_labels
-
     configs = [
         ("nlinear", ""),
         ("pretrained-others", "masked"),

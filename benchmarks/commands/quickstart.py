@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.quickstart [--data-dir DIR] [--output outputs/quickstart] [--[no-]progress-bar]
+    python -m benchmarks quickstart [--data-dir DIR] [--output outputs/quickstart] [--[no-]progress-bar]
 
 Fits TimesCLIP (the CPU-sized ``compact`` preset, random CLIP weights) and NLinear on ETTh1's standard train
 split, forecasts every test window at stride 1 with ``historical_forecasts(retrain=False)``, prints MSE and MAE
@@ -17,18 +17,18 @@ The data directory is ``--data-dir``, else ``$DARTS_TIMESCLIP_DATA``, else the u
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks.console import configure_console
 from benchmarks.models import TrainingCaps, model_config
 from benchmarks.protocol import METRIC_SCALE, prepare
-from benchmarks.registry import DATA_DIR_ENV, LoadedDataset, get_spec, read_dataset
+from benchmarks.registry import LoadedDataset, get_spec, read_dataset
+from benchmarks.report import pyplot, save_plot
 from benchmarks.runner import Job, RunSettings, run_job
+from benchmarks.study import DEFAULT_SEED, Command
 from benchmarks.tiers import get_tier
-from darts_timesclip._io import save_figure_atomic
 
 LOOKBACK, HORIZON = 96, 96
 
@@ -50,7 +50,8 @@ def synthetic_etth1(n_rows: int = 14400, seed: int = 0) -> np.ndarray:
     return mixed.astype(np.float32)
 
 
-def load_etth1(data_dir: str | None) -> tuple[LoadedDataset, str]:
+def load_etth1(data_dir: Path | None) -> tuple[LoadedDataset, str]:
+    """ETTh1 from ``data_dir`` (or the usual places), else the embedded synthetic stand-in; and a line naming it."""
     spec = get_spec("ETTh1")
     try:
         dataset = read_dataset(spec, data_dir)
@@ -65,11 +66,8 @@ def load_etth1(data_dir: str | None) -> tuple[LoadedDataset, str]:
 
 
 def plot_forecasts(records: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The first test window: the input, the truth and each model's forecast."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.5), dpi=110)
     example = records[0]["example_window"]
     context, truth = example["context"], example["truth"]
@@ -84,50 +82,60 @@ def plot_forecasts(records: list[dict], path: Path) -> None:
     ax.set_ylabel(f"{example['variate']} (standardised)")
     ax.set_title(f"First test window, H={HORIZON}")
     ax.legend(loc="upper left", fontsize=8, ncol=4)
-    fig.tight_layout()
-    save_figure_atomic(fig, path)
-    plt.close(fig)
+    save_plot(fig, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m benchmarks.quickstart``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help=f"directory with ETTh1.csv[.gz] (else ${DATA_DIR_ENV})")
-    parser.add_argument("--output", default="outputs/quickstart", help="where the plot and result files go")
-    parser.add_argument("--seed", type=int, default=2021, help="random seed (the benchmark tiers' default)")
-    parser.add_argument(
-        "--progress-bar",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="Lightning's progress bar instead of one line per epoch (default: on when stderr is a terminal)",
-    )
-    args = parser.parse_args(argv)
-    configure_console()
-    progress_bar = sys.stderr.isatty() if args.progress_bar is None else args.progress_bar
+class Quickstart(Command):
+    """The README's main job: TimesCLIP against NLinear on ETTh1 in minutes."""
 
-    dataset, source = load_etth1(args.data_dir)
-    data = prepare(dataset, LOOKBACK)
-    output = Path(args.output)
-    settings = RunSettings(  # a two-job demo that writes no result files: nothing to resume
-        output_dir=output, progress_bar=progress_bar, command="python -m benchmarks.quickstart", epoch_checkpoints=False
-    )
-    jobs = [
-        Job("ETTh1", HORIZON, LOOKBACK, model_config("timesclip", "ETTh1", HORIZON), args.seed, TIMESCLIP_CAPS),
-        Job("ETTh1", HORIZON, LOOKBACK, model_config("nlinear", "ETTh1", HORIZON), args.seed, TrainingCaps()),
-    ]
-    records = []
-    for job in jobs:
-        print(f"Training {job.model.name} ...", flush=True)
-        record = run_job(job, data, settings)
-        records.append(record)
-        print(
-            f"  done: {record['timing']['train_seconds']:.0f} s training, "
-            f"{record['timing']['inference_seconds']:.0f} s forecasting {record['metrics']['n_test_windows']} windows"
+    name: ClassVar[str] = "quickstart"
+    help: ClassVar[str] = "TimesCLIP against NLinear on ETTh1 (L = H = 96) in minutes, beside the published numbers"
+    flags: ClassVar[tuple[str, ...]] = ("data_dir", "output", "progress_bar", "verbose")
+    defaults: ClassVar[dict[str, Any]] = {"output": Path("outputs/quickstart")}
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (the benchmark tiers' default)")
+
+    def execute(self, args: argparse.Namespace) -> int:
+        """Train both models, print the table, save the plot."""
+        import sys
+
+        progress_bar = sys.stderr.isatty() if args.progress_bar is None else args.progress_bar
+        dataset, source = load_etth1(args.data_dir)
+        data = prepare(dataset, LOOKBACK)
+        output = Path(args.output)
+        settings = RunSettings(  # a two-job demo that writes no result files: nothing to resume
+            output_dir=output,
+            progress_bar=progress_bar,
+            command="python -m benchmarks quickstart",
+            epoch_checkpoints=False,
         )
+        jobs = [
+            Job("ETTh1", HORIZON, LOOKBACK, model_config("timesclip", "ETTh1", HORIZON), args.seed, TIMESCLIP_CAPS),
+            Job("ETTh1", HORIZON, LOOKBACK, model_config("nlinear", "ETTh1", HORIZON), args.seed, TrainingCaps()),
+        ]
+        records = []
+        for job in jobs:
+            print(f"Training {job.model.name} ...", flush=True)
+            record = run_job(job, data, settings)
+            records.append(record)
+            print(
+                f"  done: {record['timing']['train_seconds']:.0f} s training, "
+                f"{record['timing']['inference_seconds']:.0f} s forecasting "
+                f"{record['metrics']['n_test_windows']} windows"
+            )
+        print_table(records, source, synthetic=dataset.path.name == "embedded-synthetic")
+        plot = output / "forecast_vs_truth.png"
+        plot_forecasts(records, plot)
+        print(f"\nPlot: {plot}")
+        return 0
 
+
+def print_table(records: list[dict], source: str, synthetic: bool) -> None:
+    """Our MSE and MAE beside the published L = 96 numbers (none on the synthetic stand-in)."""
     from benchmarks.anchors import find_anchor
 
-    synthetic = dataset.path.name == "embedded-synthetic"
     print(f"\nData: {source}; L={LOOKBACK}, H={HORIZON}; metrics on the {METRIC_SCALE} scale, every test window.")
     print(
         "TimesCLIP: `compact` preset, random CLIP weights (no pretrained weights on this machine), "
@@ -147,11 +155,3 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{a.model} {a.mse:.3f} / {a.mae:.3f}" for a in context if a is not None)
             + " [iTransformer paper, Table 10]."
         )
-    plot = output / "forecast_vs_truth.png"
-    plot_forecasts(records, plot)
-    print(f"\nPlot: {plot}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

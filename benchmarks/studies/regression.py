@@ -23,29 +23,32 @@ Methods, all trained on the same training samples and scored on the same test sa
                    timing, first, last, slope, quartiles)
 =================  ===============================================================================================
 
-One job (task, size, seed) writes one JSON file under ``<output>`` (resumable); the report (``regression.csv``,
-``regression.md``) gives R² and RMSE on the test samples, mean ± standard deviation over seeds.
+One job (task, size, seed) writes one result file, ``<output>/runs/<task>_n<size>_s<seed>_<settings>.json``
+(resumable; the run id's last part hashes the settings, and the report reads the jobs of the settings given);
+the report (``regression.csv``, ``regression.md``) gives R² and RMSE on the test samples, mean ± standard deviation
+over seeds. Jobs run on the suite's runner (``--executor ray`` included), with one torch thread each unless
+``--threads`` says otherwise (on a shared CPU more threads contend and run slower).
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import hashlib
-import io
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmarks.registry import get_spec, read_dataset
-from benchmarks.runner import command_markdown, write_json_atomic
+from benchmarks.report import command_markdown
+from benchmarks.runner import RunSettings, load_results
 from benchmarks.stats import mean_std
-from darts_timesclip._io import write_text_atomic
+from benchmarks.study import Study, StudyOptions, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +94,49 @@ class RegressionSettings:
     def key(self) -> str:
         """A short hash of the settings: jobs run under other settings are neither reused nor reported."""
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class RegressionJob:
+    """One (task, size, seed) under ``settings``: every method trained and scored on the same samples.
+
+    ``note`` (a line about the machine's state) goes into the record, not the run id.
+    """
+
+    task: str
+    size: int
+    seed: int
+    settings: RegressionSettings
+    note: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.task}_n{self.size}_s{self.seed}_{self.settings.key()}"
+
+    @property
+    def study(self) -> str:
+        return "regression"
+
+    @property
+    def coordinates(self) -> dict[str, Any]:
+        return {"task": self.task, "size": self.size}
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return ("weather",) if self.task == "weather" else ()
+
+    def describe(self) -> str:
+        return f"{self.task} n={self.size} seed={self.seed}"
+
+    def details(self) -> str:
+        return f"settings={self.settings.key()}"
+
+    def input_key(self) -> tuple[str, int, int]:
+        return (self.task, self.size, self.seed)
+
+    def prepare(self, data_dir: Path | None) -> Task:
+        """The task's samples."""
+        return load_task(self.task, self.size, self.seed, data_dir)
 
 
 def crop_task(size: int, seed: int) -> Task:
@@ -275,22 +321,21 @@ def train_forecaster(task: Task, seed: int, settings: RegressionSettings) -> Any
     return model.fit(series)
 
 
-def run_regression_job(
-    task_name: str,
-    size: int,
-    seed: int,
-    settings: RegressionSettings,
-    methods: Sequence[str] = METHODS,
-    data_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Train and score every method on one (task, size, seed); the record written to the job file."""
+def run_regression_job(job: RegressionJob, task: Task, settings: RunSettings) -> dict[str, Any]:
+    """Train and score every method on one (task, size, seed); the job's result record.
+
+    The record keeps the machine (with the torch threads the job ran with, and the job's note) and the command, so
+    that a report gathering the jobs of several runs says which machine state and which command produced each table.
+    """
+    import torch
     from sklearn.metrics import mean_squared_error, r2_score
 
-    task = load_task(task_name, size, seed, data_dir)
-    builders = _regressors(task, seed, settings)
+    from benchmarks.machine import describe_machine
+
+    builders = _regressors(task, job.seed, job.settings)
     rows = []
     stage1_seconds = None
-    for method in methods:
+    for method in METHODS:
         started = time.perf_counter()
         needs_stage1 = method in ("stage2", "stage3") and stage1_seconds is None
         estimator = builders[method]()
@@ -309,86 +354,115 @@ def run_regression_job(
             }
         )
         logger.info(
-            "%s n=%d seed %d %-13s R² %.3f (%.0f s)", task_name, size, seed, method, rows[-1]["r2"], fit_seconds
+            "%s n=%d seed %d %-13s R² %.3f (%.0f s)", job.task, job.size, job.seed, method, rows[-1]["r2"], fit_seconds
         )
+    machine = f"{describe_machine()['label']}, {torch.get_num_threads()} torch thread(s)"
     return {
         "status": "done",
-        "task": task_name,
+        "run_id": job.run_id,
+        "study": job.study,
+        "coordinates": job.coordinates,
+        "task": job.task,
         "description": task.description,
-        "size": size,
+        "size": job.size,
         "n_train": len(task.y_train),
         "n_test": len(task.y_test),
-        "seed": seed,
-        "settings": asdict(settings),
-        "settings_key": settings.key(),
+        "seed": job.seed,
+        "settings": asdict(job.settings),
+        "settings_key": job.settings.key(),
         "stage1_seconds": None if stage1_seconds is None else round(stage1_seconds, 1),
         "rows": rows,
+        "machine": machine + (f"; {job.note}" if job.note else ""),
+        "command": settings.command,
     }
 
 
-def job_path(output_dir: Path, task: str, size: int, seed: int, settings: RegressionSettings) -> Path:
-    return output_dir / f"{task}_n{size}_s{seed}_{settings.key()}.json"
+@dataclass(frozen=True)
+class RegressionStudy(Study):
+    """TimesCLIPRegressor's stages beside scikit-learn on each (task, size, seed)."""
 
+    name: ClassVar[str] = "regression"
+    help: ClassVar[str] = "series-level regression: TimesCLIPRegressor's stages beside scikit-learn, then its report"
+    defaults: ClassVar[dict[str, Any]] = {"seeds": DEFAULT_SEEDS, "threads": 1}
+    output_name: ClassVar[str] = "regression"
+    report_stem: ClassVar[str] = "regression"
+    coordinates: ClassVar[tuple[str, ...]] = ("task", "size")
+    job_runner = staticmethod(run_regression_job)
 
-def run_regression_study(
-    tasks: Sequence[str],
-    sizes: Sequence[int],
-    seeds: Sequence[int],
-    settings: RegressionSettings,
-    output_dir: Path,
-    data_dir: Path | None = None,
-    keep_going: bool = False,
-    machine: str = "",
-    command: str = "",
-) -> int:
-    """Run every unfinished job (smallest size first); returns the number of failed jobs.
+    tasks: tuple[str, ...] = TASKS
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    forecaster_epochs: int = RegressionSettings.forecaster_epochs
+    windows_per_sample: int = RegressionSettings.windows_per_sample
+    head_epochs: int = RegressionSettings.head_epochs
+    finetune_epochs: int = RegressionSettings.finetune_epochs
+    scratch_epochs: int = RegressionSettings.scratch_epochs
+    batch_size: int = RegressionSettings.batch_size
+    note: str = ""
 
-    ``machine`` and ``command`` are stored in each job's record, so that a report gathering the jobs of several
-    runs says which machine state and which command produced each table.
-    """
-    failed = 0
-    for size in sorted(sizes):  # smallest first; seed by seed, so that a cut-short run covers every task
-        for seed in seeds:
-            for task in tasks:
-                path = job_path(output_dir, task, size, seed, settings)
-                if path.exists():
-                    logger.info("%s n=%d seed %d: done before (%s)", task, size, seed, path.name)
-                    continue
-                try:
-                    record = run_regression_job(task, size, seed, settings, data_dir=data_dir)
-                    write_json_atomic(path, {**record, "machine": machine, "command": command})
-                except Exception:
-                    if not keep_going:
-                        raise
-                    logger.exception("%s n=%d seed %d failed", task, size, seed)
-                    failed += 1
-    return failed
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--tasks", nargs="+", choices=TASKS, default=cls.tasks)
+        parser.add_argument("--sizes", nargs="+", type=positive_int, default=cls.sizes, help="samples per task")
+        for name in ("forecaster_epochs", "windows_per_sample", "head_epochs", "finetune_epochs", "scratch_epochs"):
+            parser.add_argument(f"--{name.replace('_', '-')}", type=positive_int, default=getattr(cls, name))
+        parser.add_argument("--batch-size", type=positive_int, default=cls.batch_size)
+        parser.add_argument("--note", default="", help="a line about the machine's state, printed in the report")
 
+    def settings(self, options: StudyOptions) -> RegressionSettings:
+        """The TimesCLIP methods' settings of this invocation (their hash is the last part of the run ids)."""
+        return RegressionSettings(
+            backbone=options.timesclip_backbone(),
+            forecaster_epochs=self.forecaster_epochs,
+            windows_per_sample=self.windows_per_sample,
+            head_epochs=self.head_epochs,
+            finetune_epochs=self.finetune_epochs,
+            scratch_epochs=self.scratch_epochs,
+            batch_size=self.batch_size,
+            scale=options.scale or "official",
+        )
 
-# ---------------------------------------------------------------------------------------------- report
-def regression_table(output_dir: Path, settings: RegressionSettings) -> list[dict[str, Any]]:
-    """One row per (task, size, seed, method) of the finished jobs run under ``settings``."""
-    rows = []
-    for path in sorted(output_dir.glob("*.json")) if output_dir.is_dir() else []:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("status") != "done" or record.get("settings_key") != settings.key():
-            continue
-        for row in record["rows"]:
-            rows.append(
-                {
-                    "task": record["task"],
-                    "size": record["size"],
-                    "n_train": record["n_train"],
-                    "n_test": record["n_test"],
-                    "seed": record["seed"],
-                    **row,
-                    "stage1_seconds": record["stage1_seconds"],
-                    "machine": record.get("machine", ""),
-                    "command": record.get("command", ""),
-                }
-            )
-    order = {m: k for k, m in enumerate(METHODS)}
-    return sorted(rows, key=lambda r: (TASKS.index(r["task"]), r["size"], order[r["method"]], r["seed"]))
+    def jobs(self, options: StudyOptions) -> list[RegressionJob]:
+        """Smallest size first, then seed by seed, so that a run cut short covers every task."""
+        settings = self.settings(options)
+        return [
+            RegressionJob(task, size, seed, settings, self.note)
+            for size in sorted(self.sizes)
+            for seed in options.seeds
+            for task in self.tasks
+        ]
+
+    def records(self, options: StudyOptions) -> list[dict[str, Any]]:
+        """The finished jobs under ``options.output`` run with this invocation's settings."""
+        key = self.settings(options).key()
+        return [r for r in load_results(options.output) if r.get("settings_key") == key]
+
+    def table(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One row per (task, size, seed, method)."""
+        rows = [
+            {
+                "task": record["task"],
+                "size": record["size"],
+                "n_train": record["n_train"],
+                "n_test": record["n_test"],
+                "seed": record["seed"],
+                **row,
+                "stage1_seconds": record["stage1_seconds"],
+                "machine": record.get("machine", ""),
+                "command": record.get("command", ""),
+            }
+            for record in records
+            for row in record["rows"]
+        ]
+        order = {m: k for k, m in enumerate(METHODS)}
+        return sorted(rows, key=lambda r: (TASKS.index(r["task"]), r["size"], order[r["method"]], r["seed"]))
+
+    def markdown(
+        self, rows: Sequence[dict[str, Any]], commands: Sequence[str] = (), options: StudyOptions | None = None
+    ) -> str:
+        """:func:`regression_markdown` under this invocation's settings; rows without their own command name
+        this invocation's."""
+        settings = self.settings(options) if options is not None else RegressionSettings()
+        return regression_markdown(rows, settings, options.command if options is not None else "")
 
 
 def regression_markdown(
@@ -470,27 +544,4 @@ def _provenance_lines(machine: str, command: str) -> list[str]:
     lines = []
     if machine:
         lines += [f"Machine: {machine}.", ""]
-    return lines + command_markdown(command)
-
-
-def write_regression_report(
-    output_dir: Path, results_dir: Path, settings: RegressionSettings, command: str = "", machine: str = ""
-) -> list[Path]:
-    """Write ``regression.csv`` and ``regression.md`` into ``results_dir``.
-
-    Raises
-    ------
-    ValueError
-        If ``output_dir`` holds no finished job run under ``settings``.
-    """
-    rows = regression_table(output_dir, settings)
-    if not rows:
-        raise ValueError(f"No finished regression job under `{output_dir}` with these settings; run it first.")
-    csv_path, md_path = results_dir / "regression.csv", results_dir / "regression.md"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(csv_path, buffer.getvalue())
-    write_text_atomic(md_path, regression_markdown(rows, settings, command, machine))
-    return [csv_path, md_path]
+    return lines + command_markdown([command])

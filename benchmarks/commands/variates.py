@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.variates [--variates 7 21 137 321 862] [--batch-size 8] [--backbone compact]
+    python -m benchmarks variates [--variates 7 21 137 321 862] [--batch-size 8] [--backbone compact]
 
 For each variate count ``V`` (7: ETT; 21: Weather; 137: Solar; 321: Electricity; 862: Traffic), a fresh process
 builds the network the Darts model builds for ``V`` target variates (L = 96, H = 96, random weights) and times
@@ -24,10 +24,12 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import ClassVar
 
 import torch
 
 from benchmarks.machine import machine_line
+from benchmarks.study import Command
 
 
 def _rss_mb() -> float:
@@ -68,38 +70,49 @@ def measure(n_variates: int, batch_size: int, backbone: str, steps: int, cache: 
 
 def _in_subprocess(n_variates: int, batch_size: int, backbone: str, steps: int, cache: bool) -> dict:
     code = (
-        "import json, sys; from benchmarks.variates import measure; "
+        "import json, sys; from benchmarks.commands.variates import measure; "
         f"print(json.dumps(measure({n_variates}, {batch_size}, {backbone!r}, {steps}, {cache})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variates", type=int, nargs="+", default=[7, 21, 137, 321, 862])
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--backbone", default="compact")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up step")
-    args = parser.parse_args(argv)
-    print(f"machine: {machine_line()}; backbone `{args.backbone}`, random")
-    print(f"weights; batch {args.batch_size} windows of L = 96, H = 96; median of {args.steps} steps after a warm-up\n")
-    print(
-        "| variates | s / step (cache on) | s / step (cache off) | peak RSS (MiB) | RSS increase in training (MiB) "
-        "| MiB per added variate |\n|---|---|---|---|---|---|"
-    )
-    previous = (0, 0.0)
-    for n in args.variates:
-        cached = _in_subprocess(n, args.batch_size, args.backbone, args.steps, True)
-        uncached = _in_subprocess(n, args.batch_size, args.backbone, args.steps, False)
-        increase = uncached["peak_rss_mb"] - uncached["rss_before_mb"]
+class Variates(Command):
+    """A training step's time and memory against the number of variates."""
+
+    name: ClassVar[str] = "variates"
+    help: ClassVar[str] = "TimesCLIP's training step against the number of variates (time, peak memory)"
+    flags: ClassVar[tuple[str, ...]] = ("backbone", "verbose")
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--variates", type=int, nargs="+", default=[7, 21, 137, 321, 862])
+        parser.add_argument("--batch-size", type=int, default=8)
+        parser.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up step")
+
+    @classmethod
+    def trains(cls, args: argparse.Namespace) -> bool:
+        return False  # the measurements run in subprocesses
+
+    def execute(self, args: argparse.Namespace) -> int:
+        """Print the table, one row per variate count as it is measured."""
+        print(f"machine: {machine_line()}; backbone `{args.backbone}`, random")
+        steps = f"median of {args.steps} steps after a warm-up"
+        print(f"weights; batch {args.batch_size} windows of L = 96, H = 96; {steps}\n")
         print(
-            f"| {n} | {cached['seconds_per_step']:.2f} | {uncached['seconds_per_step']:.2f} | "
-            f"{uncached['peak_rss_mb']:,.0f} | {increase:,.0f} | {(increase - previous[1]) / (n - previous[0]):.2f} |",
-            flush=True,
+            "| variates | s / step (cache on) | s / step (cache off) | peak RSS (MiB) | RSS increase in training (MiB) "
+            "| MiB per added variate |\n|---|---|---|---|---|---|"
         )
-        previous = (n, increase)
-
-
-if __name__ == "__main__":
-    main()
+        previous = (0, 0.0)
+        for n in args.variates:
+            cached = _in_subprocess(n, args.batch_size, args.backbone, args.steps, True)
+            uncached = _in_subprocess(n, args.batch_size, args.backbone, args.steps, False)
+            increase = uncached["peak_rss_mb"] - uncached["rss_before_mb"]
+            print(
+                f"| {n} | {cached['seconds_per_step']:.2f} | {uncached['seconds_per_step']:.2f} | "
+                f"{uncached['peak_rss_mb']:,.0f} | {increase:,.0f} | "
+                f"{(increase - previous[1]) / (n - previous[0]):.2f} |",
+                flush=True,
+            )
+            previous = (n, increase)
+        return 0

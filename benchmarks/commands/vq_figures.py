@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.vq_figures --data-dir ../shared/data [--dataset ETTh1] [--epochs 2] [--windows 4096]
+    python -m benchmarks vq-figures --data-dir ../shared/data [--dataset ETTh1] [--epochs 2] [--windows 4096]
 
 Trains the suite's ``vqtransformer`` configuration on a dataset's train split (L = 96, H = 96, the quick tier's
 budget by default: every stage ``--epochs`` epochs over the most recent ``--windows`` windows) and prints, as
@@ -14,12 +14,14 @@ stages and again after the fine-tune (which, by default, trains the tokenizer's 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import ClassVar
 
-from benchmarks.console import configure_console
 from benchmarks.machine import machine_line
+from benchmarks.study import Command
 
 
-def vq_figures(dataset: str, data_dir: str | None, epochs: int, windows: int, horizon: int = 96) -> dict:
+def vq_figures(dataset: str, data_dir: Path | None, epochs: int, windows: int, horizon: int = 96) -> dict:
     """Train and measure; returns the figures as a dictionary (see the module docstring)."""
     from benchmarks.callbacks import EpochTimer
     from benchmarks.models import TrainingCaps, build_model, model_config
@@ -85,35 +87,41 @@ def vq_figures(dataset: str, data_dir: str | None, epochs: int, windows: int, ho
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    configure_console(verbose=False)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="dataset directory (or $DARTS_TIMESCLIP_DATA)")
-    parser.add_argument("--dataset", default="ETTh1")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of every stage (the quick tier's 2)")
-    parser.add_argument("--windows", type=int, default=4096, help="training windows per series (0: all)")
-    args = parser.parse_args(argv)
-    figures = vq_figures(args.dataset, args.data_dir, args.epochs, args.windows)
-    print(f"machine: {machine_line()}")
-    print(f"\n{args.dataset}, L = 96, H = 96, {args.epochs} epochs per stage over {args.windows or 'all'} windows\n")
-    print("| part | parameters |\n|---|---|")
-    for name, value in figures["parameters"].items():
-        print(f"| {name} | {value:,} |")
-    print("\n| stage | seconds per epoch |\n|---|---|")
-    for stage, seconds in figures["epoch_seconds"].items():
-        print(f"| {stage} | {', '.join(f'{s:.0f}' for s in seconds)} |")
-    print("\n| windows | perplexity | codes used | reconstruction MSE (normalised) |\n|---|---|---|---|")
-    for split, usage in figures["codebook"].items():
+class VQFigures(Command):
+    """Figures of ``VQTransformerModel`` on this machine."""
+
+    name: ClassVar[str] = "vq-figures"
+    help: ClassVar[str] = "VQTransformerModel's parameters, epoch times and codebook usage on a dataset"
+    flags: ClassVar[tuple[str, ...]] = ("data_dir", "verbose")
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dataset", default="ETTh1")
+        parser.add_argument("--epochs", type=int, default=2, help="epochs of every stage (the quick tier's 2)")
+        parser.add_argument("--windows", type=int, default=4096, help="training windows per series (0: all)")
+
+    def execute(self, args: argparse.Namespace) -> int:
+        """Train, measure and print the tables."""
+        figures = vq_figures(args.dataset, args.data_dir, args.epochs, args.windows)
+        print(f"machine: {machine_line()}")
         print(
-            f"| {split} | {usage['perplexity']:.1f} | {usage['used']} of {usage['codebook_size']} | "
-            f"{usage['reconstruction_mse']:.3f} |"
+            f"\n{args.dataset}, L = 96, H = 96, {args.epochs} epochs per stage over {args.windows or 'all'} windows\n"
         )
-    losses = figures["stage_losses"]
-    print("\nper epoch (training mode, batch means):")
-    for key, values in losses.items():
-        print(f"- {key}: " + ", ".join(f"{v:.3f}" for v in values))
-    print("(uniform guess of the next code: cross-entropy ln 256 = 5.545)")
-
-
-if __name__ == "__main__":
-    main()
+        print("| part | parameters |\n|---|---|")
+        for name, value in figures["parameters"].items():
+            print(f"| {name} | {value:,} |")
+        print("\n| stage | seconds per epoch |\n|---|---|")
+        for stage, seconds in figures["epoch_seconds"].items():
+            print(f"| {stage} | {', '.join(f'{s:.0f}' for s in seconds)} |")
+        print("\n| windows | perplexity | codes used | reconstruction MSE (normalised) |\n|---|---|---|---|")
+        for split, usage in figures["codebook"].items():
+            print(
+                f"| {split} | {usage['perplexity']:.1f} | {usage['used']} of {usage['codebook_size']} | "
+                f"{usage['reconstruction_mse']:.3f} |"
+            )
+        losses = figures["stage_losses"]
+        print("\nper epoch (training mode, batch means):")
+        for key, values in losses.items():
+            print(f"- {key}: " + ", ".join(f"{v:.3f}" for v in values))
+        print("(uniform guess of the next code: cross-entropy ln 256 = 5.545)")
+        return 0

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.export``: ONNX export of TimesCLIP on real data, checked against ``predict``.
+"""``python -m benchmarks export``: ONNX export of TimesCLIP on real data, checked against ``predict``.
 
 Fits the ``compact`` TimesCLIP (random weights) briefly on ETTh1's train split (L = H = 96, the suite's scaling),
 exports it with Darts' ``to_onnx``, and forecasts the last ``--windows`` test windows both ways: with
@@ -13,23 +13,33 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from benchmarks.console import configure_console
+from benchmarks.study import Command
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; prints the figures (and returns 1 if the difference exceeds ``--tolerance``)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=None, help="directory with ETTh1.csv[.gz]")
-    parser.add_argument("--backbone", default="compact")
-    parser.add_argument("--windows", type=int, default=20, help="test windows forecast both ways")
-    parser.add_argument("--train-windows", type=int, default=1024, help="most recent train windows, one epoch")
-    parser.add_argument("--tolerance", type=float, default=1e-4)
-    args = parser.parse_args(argv)
-    configure_console()
+class Export(Command):
+    """ONNX export of TimesCLIP on real data, checked against ``predict``."""
 
+    name: ClassVar[str] = "export"
+    help: ClassVar[str] = "ONNX export of TimesCLIP on ETTh1, checked against predict (exit 1 beyond --tolerance)"
+    flags: ClassVar[tuple[str, ...]] = ("data_dir", "backbone", "verbose")
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--windows", type=int, default=20, help="test windows forecast both ways")
+        parser.add_argument("--train-windows", type=int, default=1024, help="most recent train windows, one epoch")
+        parser.add_argument("--tolerance", type=float, default=1e-4)
+
+    def execute(self, args: argparse.Namespace) -> int:
+        """Print the figures; 1 if the difference exceeds ``--tolerance``."""
+        return export_figures(args)
+
+
+def export_figures(args: argparse.Namespace) -> int:
+    """Fit, export, forecast both ways and print the figures (see the module docstring)."""
     import onnxruntime as ort
     from darts.utils.onnx import run_onnx_prediction
 
@@ -73,7 +83,3 @@ def main(argv: list[str] | None = None) -> int:
         f"ONNX Runtime {1e3 * onnx_seconds:.1f} ms"
     )
     return 0 if diff <= args.tolerance else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

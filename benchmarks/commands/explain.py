@@ -1,4 +1,4 @@
-"""``python -m benchmarks.explain``: the README's pictures of what TimesCLIP sees and attends to, on ETTh1.
+"""``python -m benchmarks explain``: the README's pictures of what TimesCLIP sees and attends to, on ETTh1.
 
 Fits the ``compact`` TimesCLIP (random CLIP weights) on the most recent ETTh1 train windows for a short budget, then
 draws, with :class:`~darts_timesclip.TimesCLIPExplainer`, the variate-selection attention over the last train
@@ -10,23 +10,34 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any, ClassVar
 
-from benchmarks.console import configure_console
+from benchmarks.study import Command
 from darts_timesclip._io import save_figure_atomic
 
 logger = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; writes ``variate_attention.png`` and ``views.png`` into ``--output``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=None, help="directory with ETTh1.csv[.gz]")
-    parser.add_argument("--output", type=Path, default=Path("docs/images"))
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--windows", type=int, default=2048, help="most recent train windows per epoch")
-    args = parser.parse_args(argv)
-    configure_console()
+class Explain(Command):
+    """The README's pictures of what TimesCLIP sees and attends to."""
 
+    name: ClassVar[str] = "explain"
+    help: ClassVar[str] = "the README's pictures: variate-selection attention and the image views, on ETTh1"
+    flags: ClassVar[tuple[str, ...]] = ("data_dir", "output", "verbose")
+    defaults: ClassVar[dict[str, Any]] = {"output": Path("docs/images")}
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--epochs", type=int, default=2)
+        parser.add_argument("--windows", type=int, default=2048, help="most recent train windows per epoch")
+
+    def execute(self, args: argparse.Namespace) -> int:
+        """Write ``variate_attention.png`` and ``views.png`` into ``--output``."""
+        return draw_pictures(args)
+
+
+def draw_pictures(args: argparse.Namespace) -> int:
+    """Fit briefly, then draw with :class:`~darts_timesclip.TimesCLIPExplainer` (see the module docstring)."""
     import matplotlib
     import pandas as pd
 
@@ -68,7 +79,3 @@ def main(argv: list[str] | None = None) -> int:
     save_figure_atomic(explainer.plot_views(train, max_variates=3), args.output / "views.png", dpi=90)
     print(f"wrote {args.output / 'variate_attention.png'} and {args.output / 'views.png'}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

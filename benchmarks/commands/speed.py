@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m benchmarks.speed --data-dir ../shared/data [--windows 2048] [--skip-training]
+    python -m benchmarks speed --data-dir ../shared/data [--windows 2048] [--skip-training]
     # the GPU figures (full-size ViT-B/16 with random weights, bf16-mixed; charts are channels-last on CUDA)
-    python -m benchmarks.speed --data-dir ../shared/data --device cuda --backbone openai/clip-vit-base-patch16 \
+    python -m benchmarks speed --data-dir ../shared/data --device cuda --backbone openai/clip-vit-base-patch16 \
         --precision bf16-mixed
 
 Prints, as Markdown tables:
@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from benchmarks.console import configure_console
 from benchmarks.machine import machine_line
+from benchmarks.study import Command
 
 
 def rendering_figures(n_images: int = 448, length: int = 96, repeats: int = 3) -> list[tuple]:
@@ -108,7 +110,7 @@ def device_figures(backbone: str, device: str, precision: str, n_images: int = 1
 
 
 def training_figures(
-    data_dir: str | None,
+    data_dir: Path | None,
     windows: int,
     epochs: int = 2,
     batch_size: int = 32,
@@ -163,49 +165,56 @@ def training_figures(
     return f"{source}, {n_windows} windows x 7 variates, batch {batch_size}", rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m benchmarks.speed``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="directory with ETTh1.csv[.gz] (or $DARTS_TIMESCLIP_DATA)")
-    parser.add_argument("--windows", type=int, default=0, help="training windows per epoch (0: all)")
-    parser.add_argument("--skip-training", action="store_true", help="only rendering and parameter figures")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU figures)")
-    parser.add_argument("--backbone", default="compact", help="backbone of the device and training figures")
-    parser.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on a GPU")
-    args = parser.parse_args(argv)
-    configure_console(import_lightning=not args.skip_training)
+class Speed(Command):
+    """Speed and size figures on this machine."""
 
-    print(f"Machine: {machine_line()}; every backbone has random weights.\n")
-    print("| image size | torch rasteriser (img/s) | matplotlib, reused figure (img/s) | speed-up |")
-    print("|---|---|---|---|")
-    for size, ours, mpl in rendering_figures():
-        print(f"| {size}x{size} | {ours:,.0f} | {mpl:,.0f} | {ours / mpl:.1f}x |")
+    name: ClassVar[str] = "speed"
+    help: ClassVar[str] = "rendering, parameter and training-epoch figures on this machine (prints Markdown tables)"
+    flags: ClassVar[tuple[str, ...]] = ("data_dir", "backbone", "verbose")
 
-    print("\n| backbone | chart size | parameters | trainable (vision frozen) |")
-    print("|---|---|---|---|")
-    for name, size, total, trainable in parameter_figures():
-        print(f"| {name} | {size} | {total / 1e6:.2f} M | {trainable / 1e6:.2f} M |")
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--windows", type=int, default=0, help="training windows per epoch (0: all)")
+        parser.add_argument("--skip-training", action="store_true", help="only rendering and parameter figures")
+        parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU figures)")
+        parser.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on a GPU")
 
-    figures = device_figures(args.backbone, args.device, args.precision)
-    print(f"\nOn {args.device}, `{args.backbone}` (random weights), {args.precision}:\n")
-    print("| chart size | charts rendered / s | vision-tower images / s |\n|---|---|---|")
-    print(f"| {figures['image_size']} | {figures['charts_per_second']:,.0f} | {figures['encoded_per_second']:,.0f} |")
+    @classmethod
+    def trains(cls, args: argparse.Namespace) -> bool:
+        return not args.skip_training
 
-    if not args.skip_training:
-        what, rows = training_figures(
-            args.data_dir,
-            args.windows or None,
-            backbone=args.backbone,
-            device=args.device,
-            precision=args.precision,
+    def execute(self, args: argparse.Namespace) -> int:
+        """Print the tables."""
+        print(f"Machine: {machine_line()}; every backbone has random weights.\n")
+        print("| image size | torch rasteriser (img/s) | matplotlib, reused figure (img/s) | speed-up |")
+        print("|---|---|---|---|")
+        for size, ours, mpl in rendering_figures():
+            print(f"| {size}x{size} | {ours:,.0f} | {mpl:,.0f} | {ours / mpl:.1f}x |")
+
+        print("\n| backbone | chart size | parameters | trainable (vision frozen) |")
+        print("|---|---|---|---|")
+        for name, size, total, trainable in parameter_figures():
+            print(f"| {name} | {size} | {total / 1e6:.2f} M | {trainable / 1e6:.2f} M |")
+
+        figures = device_figures(args.backbone, args.device, args.precision)
+        print(f"\nOn {args.device}, `{args.backbone}` (random weights), {args.precision}:\n")
+        print("| chart size | charts rendered / s | vision-tower images / s |\n|---|---|---|")
+        print(
+            f"| {figures['image_size']} | {figures['charts_per_second']:,.0f} | {figures['encoded_per_second']:,.0f} |"
         )
-        print(f"\nTraining epochs, `{args.backbone}`, {args.device}, {args.precision}, L=96, H=96, {what}:\n")
-        print("| embedding cache | epoch 1 (s) | later epochs (s) |")
-        print("|---|---|---|")
-        for cache, times in rows:
-            later = ", ".join(f"{t:.0f}" for t in times[1:])
-            print(f"| {cache} | {times[0]:.0f} | {later} |")
 
-
-if __name__ == "__main__":
-    main()
+        if not args.skip_training:
+            what, rows = training_figures(
+                args.data_dir,
+                args.windows or None,
+                backbone=args.backbone,
+                device=args.device,
+                precision=args.precision,
+            )
+            print(f"\nTraining epochs, `{args.backbone}`, {args.device}, {args.precision}, L=96, H=96, {what}:\n")
+            print("| embedding cache | epoch 1 (s) | later epochs (s) |")
+            print("|---|---|---|")
+            for cache, times in rows:
+                later = ", ".join(f"{t:.0f}" for t in times[1:])
+                print(f"| {cache} | {times[0]:.0f} | {later} |")
+        return 0

@@ -9,30 +9,33 @@ For each target dataset (H = 96, L = 96, the suite's protocol):
 
 each fine-tuned at two budgets: ``quick`` (the quick tier's: 2 epochs over the most recent 4,096 windows) and
 ``few-shot`` (10 epochs over the most recent 10% of the target's train windows), beside NLinear trained on the same
-windows. Every fine-tune is a benchmark job (one result file, resumable); backbones are written under
-``<output>/backbones`` and resume too (their weights are not committed; a summary of each, read from its
-``pretraining.json``, is kept in ``<output>/backbones.json``, which is). ``report`` writes ``pretraining.csv``,
+windows. Every fine-tune is a benchmark job (one result file, resumable). The backbones are pretrained first (not by
+``--dry-run``, which therefore lists pretrained jobs under the run ids of backbones not there yet), under
+``<output>/backbones``, and resume too (their weights are not committed; a summary of each, read from its
+``pretraining.json``, is kept in ``<output>/backbones.json``, which is). The report is ``pretraining.csv``,
 ``pretraining.md`` and a plot.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmarks.models import TrainingCaps, model_config, stable_hash
 from benchmarks.registry import find_file, get_spec, read_dataset
-from benchmarks.runner import Job, command_markdown, load_results, write_json_atomic, write_study_files
+from benchmarks.report import command_markdown, pyplot, save_plot
+from benchmarks.runner import Job, write_json_atomic
 from benchmarks.stats import mean_std, seed_verdict
+from benchmarks.study import DEFAULT_SEED, SWEEP_FLAGS, TRAINING_FLAGS, Study, StudyOptions, dataset_name, positive_int
 from benchmarks.tiers import get_tier
-from darts_timesclip._io import save_figure_atomic
-from darts_timesclip.pretraining.options import DEFAULT_OBJECTIVE
+from darts_timesclip.pretraining.options import DEFAULT_OBJECTIVE, OBJECTIVES
 
 logger = logging.getLogger(__name__)
 
@@ -148,11 +151,12 @@ def _device_label(record: dict[str, Any]) -> str:
     return f"{device} ({name})" if name else device
 
 
-def index_backbones(output_dir: Path) -> dict[str, dict[str, Any]]:
+def index_backbones(output_dir: Path, write: bool = True) -> dict[str, dict[str, Any]]:
     """The summaries of the study's finished backbones, by directory name, kept in ``<output>/backbones.json``.
 
     Every backbone directory on disk that has finished pretraining (it holds ``pretraining.json``) refreshes its
-    entry; entries of backbones not on disk (a fresh clone has the index, not the weights) are kept.
+    entry; entries of backbones not on disk (a fresh clone has the index, not the weights) are kept. With
+    ``write=False`` (the report) the refreshed index is returned, not written.
     """
     path = output_dir / BACKBONE_INDEX
     index = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -162,83 +166,163 @@ def index_backbones(output_dir: Path) -> dict[str, dict[str, Any]]:
     }
     if any(index.get(name) != summary for name, summary in found.items()):
         index.update(found)
-        write_json_atomic(path, index)
+        if write:
+            write_json_atomic(path, index)
     return index
 
 
-def transfer_jobs(
-    targets: Sequence[str],
-    seeds: Sequence[int],
-    budgets: Sequence[str],
-    inits: Sequence[str],
-    backbones: dict[tuple[str, str], Path],
-    scale: str = "official",
-    random_backbone: str = "compact",
-    nlinear: bool = True,
-    objective: str = DEFAULT_OBJECTIVE,
-) -> list[Job]:
-    """The fine-tuning jobs; ``Job.tier`` is ``transfer:<init>:<budget>`` (``nlinear`` for the baseline rows).
+@dataclass(frozen=True)
+class TransferStudy(Study):
+    """Backbones pretrained on other datasets (or synthetic series) against random ones, fine-tuned on each target."""
 
-    A pretrained init whose backbones were pretrained with another ``objective`` than the default gets
-    ``transfer:<init>:<budget>:<objective>``, so that the report keeps the objectives apart.
-    """
-    jobs = []
-    for target in targets:
-        for budget in budgets:
-            caps = budget_caps(budget, target)
-            configs = []
-            for init in inits:
-                if init == "random":
-                    config = model_config("timesclip", target, HORIZON, scale=scale, backbone=random_backbone)
-                else:
-                    config = model_config(
-                        "timesclip",
-                        target,
-                        HORIZON,
-                        scale=scale,
-                        backbone=str(backbones[(init, target)]),
-                        pretrained=True,
-                    )
-                    config = replace(config, backbone=str(backbones[(init, target)]))  # tiny scale keeps the directory
-                configs.append((init, config, caps))
-            if nlinear:
-                # the same windows; NLinear keeps its own epochs
-                data_caps = TrainingCaps(max_samples_per_ts=caps.max_samples_per_ts)
-                configs.append(("nlinear", model_config("nlinear", target, HORIZON, scale=scale), data_caps))
-            for init, config, job_caps in configs:
-                tier = f"transfer:{init}:{budget}"
-                if init.startswith("pretrained") and objective != DEFAULT_OBJECTIVE:
-                    tier += f":{objective}"
-                for seed in seeds:
-                    jobs.append(Job(target, HORIZON, LOOKBACK, config, seed, job_caps, tier=tier))
-    return jobs
+    name: ClassVar[str] = "transfer"
+    help: ClassVar[str] = "self-pretrained against random-init TimesCLIP (leave-one-dataset-out), then its report"
+    flags: ClassVar[tuple[str, ...]] = (*SWEEP_FLAGS, *TRAINING_FLAGS)
+    defaults: ClassVar[dict[str, Any]] = {"seeds": (DEFAULT_SEED, DEFAULT_SEED + 1)}
+    output_name: ClassVar[str] = "transfer"
+    report_stem: ClassVar[str] = "pretraining"
+    coordinates: ClassVar[tuple[str, ...]] = ("init", "budget", "objective")
 
+    datasets: tuple[str, ...] = TRANSFER_DATASETS
+    corpus: tuple[str, ...] = TRANSFER_DATASETS
+    budgets: tuple[str, ...] = BUDGETS
+    inits: tuple[str, ...] = INITS
+    pretrain_steps: int = PretrainSettings.steps
+    pretrain_batch_size: int = PretrainSettings.batch_size
+    synthetic: int = PretrainSettings.synthetic
+    objective: str = DEFAULT_OBJECTIVE
+    nlinear: bool = True
 
-def transfer_table(output_dir: Path) -> list[dict[str, Any]]:
-    """One row per finished transfer job: dataset, horizon, init, budget, seed, mse, mae (+ model, backbone)."""
-    rows = []
-    for record in load_results(output_dir):
-        tier = str(record.get("tier", ""))
-        if not tier.startswith("transfer:"):
-            continue
-        _, init, budget, *rest = tier.split(":")
-        objective = rest[0] if rest else (DEFAULT_OBJECTIVE if init.startswith("pretrained") else "")
-        rows.append(
-            {
-                "dataset": record["dataset"],
-                "horizon": record["horizon"],
-                "init": init,
-                "objective": objective,
-                "budget": budget,
-                "seed": record["seed"],
-                "mse": record["metrics"]["mse"],
-                "mae": record["metrics"]["mae"],
-                "model": record["model"],
-                "backbone": record.get("backbone", ""),
-                "train_seconds": record.get("timing", {}).get("train_seconds"),
-            }
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--datasets", nargs="+", type=dataset_name, default=cls.datasets, help="targets")
+        parser.add_argument(
+            "--corpus",
+            nargs="+",
+            type=dataset_name,
+            default=cls.corpus,
+            help="datasets whose train splits are pretrained on (never the target's)",
         )
-    return sorted(rows, key=lambda r: (r["dataset"], r["budget"], r["init"], r["objective"], r["seed"]))
+        parser.add_argument("--budgets", nargs="+", choices=BUDGETS, default=cls.budgets)
+        parser.add_argument("--inits", nargs="+", choices=INITS, default=cls.inits)
+        parser.add_argument("--pretrain-steps", type=positive_int, default=cls.pretrain_steps)
+        parser.add_argument("--pretrain-batch-size", type=positive_int, default=cls.pretrain_batch_size)
+        parser.add_argument("--synthetic", type=int, default=cls.synthetic, help="synthetic series per corpus")
+        parser.add_argument(
+            "--objective",
+            default=cls.objective,
+            choices=OBJECTIVES,
+            help="pretraining objective besides the contrastive loss (default: %(default)s); the report keeps "
+            "them apart",
+        )
+        parser.add_argument("--no-nlinear", dest="nlinear", action="store_false", help="leave the NLinear rows out")
+
+    def pretrain_settings(self, options: StudyOptions) -> PretrainSettings:
+        """How this invocation's backbones are pretrained (``--backbone`` names the architecture pretrained)."""
+        return PretrainSettings(
+            corpus=self.corpus,
+            backbone=options.backbone,
+            steps=self.pretrain_steps,
+            batch_size=self.pretrain_batch_size,
+            synthetic=self.synthetic,
+            objective=self.objective,
+        )
+
+    def prepare(self, options: StudyOptions) -> None:
+        """Pretrain (or resume, or reuse) every backbone the jobs fine-tune, then refresh ``backbones.json``."""
+        settings = self.pretrain_settings(options)
+        for init in (i for i in self.inits if i != "random"):
+            for target in self.datasets:
+                logger.info("Backbone `%s` for %s ...", init, target)
+                ensure_backbone(init, target, options.output, settings, options.data_dir)
+        index_backbones(options.output)
+
+    def jobs(self, options: StudyOptions) -> list[Job]:
+        """The fine-tuning jobs, target by target: each init (and NLinear on the same windows) at each budget."""
+        settings = self.pretrain_settings(options)
+        scale = options.scale or "official"
+        jobs = []
+        for target in self.datasets:
+            for budget in self.budgets:
+                caps = budget_caps(budget, target)
+                configs = []
+                for init in self.inits:
+                    if init == "random":
+                        random_backbone = options.timesclip_backbone()
+                        config = model_config("timesclip", target, HORIZON, scale=scale, backbone=random_backbone)
+                        configs.append((init, "", config, caps))
+                        continue
+                    path = str(backbone_dir(options.output, init, target, settings))
+                    config = model_config("timesclip", target, HORIZON, scale=scale, backbone=path, pretrained=True)
+                    configs.append((init, self.objective, replace(config, backbone=path), caps))  # tiny keeps it too
+                if self.nlinear:  # the same windows; NLinear keeps its own epochs
+                    config = model_config("nlinear", target, HORIZON, scale=scale)
+                    configs.append(("nlinear", "", config, TrainingCaps(max_samples_per_ts=caps.max_samples_per_ts)))
+                for init, objective, config, job_caps in configs:
+                    coordinates = {"init": init, "budget": budget, "objective": objective}
+                    jobs.extend(
+                        Job(target, HORIZON, LOOKBACK, config, seed, job_caps, study=self.name, coordinates=coordinates)
+                        for seed in options.seeds
+                    )
+        return jobs
+
+    def table(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One row per finished job: dataset, horizon, init, objective, budget, seed, mse, mae (+ model, backbone)."""
+        rows = []
+        for record in records:
+            coordinates = record["coordinates"]
+            init = coordinates["init"]
+            # a pretrained record that names no objective (written before it was recorded) had the default one
+            objective = coordinates.get("objective") or (DEFAULT_OBJECTIVE if init.startswith("pretrained") else "")
+            rows.append(
+                {
+                    "dataset": record["dataset"],
+                    "horizon": record["horizon"],
+                    "init": init,
+                    "objective": objective,
+                    "budget": coordinates["budget"],
+                    "seed": record["seed"],
+                    "mse": record["metrics"]["mse"],
+                    "mae": record["metrics"]["mae"],
+                    "model": record["model"],
+                    "backbone": record.get("backbone", ""),
+                    "train_seconds": record.get("timing", {}).get("train_seconds"),
+                }
+            )
+        return sorted(rows, key=lambda r: (r["dataset"], r["budget"], r["init"], r["objective"], r["seed"]))
+
+    def markdown(
+        self, rows: Sequence[dict[str, Any]], commands: Sequence[str] = (), options: StudyOptions | None = None
+    ) -> str:
+        """The table and its verdict (:func:`transfer_markdown`), with the backbones the rows used."""
+        if options is None:
+            return transfer_markdown(rows, commands)
+        return transfer_markdown(rows, commands, options.backbone, index_backbones(options.output, write=False))
+
+    def plot(self, rows: Sequence[dict[str, Any]], path: Path) -> Path:
+        """Test MSE per dataset and row (init), one panel per budget (bars: the seed spread)."""
+        plt = pyplot()
+        budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
+        datasets = sorted({r["dataset"] for r in rows})
+        inits = row_labels(rows)
+        fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 3.6), squeeze=False)
+        width = 0.8 / len(inits)
+        for ax, budget in zip(axes[0], budgets):
+            for k, init in enumerate(inits):
+                stats = [
+                    mean_std(
+                        [r["mse"] for r in rows if (r["dataset"], r["budget"], row_label(r)) == (d, budget, init)]
+                        or [np.nan]
+                    )
+                    for d in datasets
+                ]
+                x = np.arange(len(datasets)) + (k - (len(inits) - 1) / 2) * width
+                ax.bar(x, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=init, capsize=2)
+            ax.set_xticks(np.arange(len(datasets)), datasets, rotation=20)
+            ax.set_title(f"budget: {budget}")
+            ax.set_ylabel("test MSE (standardised)")
+        axes[0][0].legend(fontsize=8)
+        return save_plot(fig, path)
 
 
 ROW_ORDER = ("random", "pretrained-others", "pretrained-synthetic", "nlinear")
@@ -264,7 +348,7 @@ def row_labels(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def transfer_markdown(
     rows: Sequence[dict[str, Any]],
-    command: str = "",
+    commands: Sequence[str] = (),
     architecture: str = "compact",
     backbones: dict[str, dict[str, Any]] | None = None,
 ) -> str:
@@ -291,7 +375,7 @@ def transfer_markdown(
         f"{int(FEW_SHOT_SHARE * 100)}% of them. NLinear trains on the same windows.",
         "",
     ]
-    lines += command_markdown(command)
+    lines += command_markdown(commands)
     for budget in budgets:
         lines += [
             f"## Budget: {budget}",
@@ -390,47 +474,3 @@ def _verdict(
             + "."
         )
     return [*out, ""]
-
-
-def write_transfer_report(
-    output_dir: Path, results_dir: Path, plots: bool = True, command: str = "", architecture: str = "compact"
-) -> list[Path]:
-    """Write ``pretraining.csv``, ``pretraining.md`` (and ``pretraining.png``) into ``results_dir``."""
-    rows = transfer_table(output_dir)
-    if not rows:
-        raise ValueError(f"No finished transfer job under `{output_dir}`; run `python -m benchmarks transfer` first.")
-    plot = (lambda path: _plot(rows, path)) if plots else None
-    markdown = transfer_markdown(rows, command, architecture, index_backbones(output_dir))
-    return write_study_files(results_dir, "pretraining", rows, markdown, plot)
-
-
-def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    budgets = [b for b in BUDGETS if any(r["budget"] == b for r in rows)]
-    datasets = sorted({r["dataset"] for r in rows})
-    inits = row_labels(rows)
-    fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 3.6), squeeze=False)
-    width = 0.8 / len(inits)
-    for ax, budget in zip(axes[0], budgets):
-        for k, init in enumerate(inits):
-            stats = [
-                mean_std(
-                    [r["mse"] for r in rows if (r["dataset"], r["budget"], row_label(r)) == (d, budget, init)]
-                    or [np.nan]
-                )
-                for d in datasets
-            ]
-            x = np.arange(len(datasets)) + (k - (len(inits) - 1) / 2) * width
-            ax.bar(x, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=init, capsize=2)
-        ax.set_xticks(np.arange(len(datasets)), datasets, rotation=20)
-        ax.set_title(f"budget: {budget}")
-        ax.set_ylabel("test MSE (standardised)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
-    return path

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.load_test``: a bounded load test of the forecasting service on 127.0.0.1.
+"""``python -m benchmarks load-test``: a bounded load test of the forecasting service on 127.0.0.1.
 
 Starts ``darts_timesclip.serve`` in this process (uvicorn in a thread, a free port) for ``MODEL_PATH`` or, without
 one, for the ``compact`` TimesCLIP (random weights) fitted briefly on ETTh1's train split (L = H = 96); then sends
@@ -16,10 +16,11 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from benchmarks.console import configure_console
+from benchmarks.study import Command
 
 
 def _fit_default(data_dir: Path | None, path: Path) -> None:
@@ -41,16 +42,28 @@ def _fit_default(data_dir: Path | None, path: Path) -> None:
     model.save(str(path))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; prints the figures."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model_path", nargs="?", type=Path, help="a saved TimesCLIPModel fitted on ETTh1's 7 columns")
-    parser.add_argument("--data-dir", type=Path, default=None, help="directory with ETTh1.csv[.gz]")
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=16)
-    args = parser.parse_args(argv)
-    configure_console()
+class LoadTest(Command):
+    """A bounded load test of the forecasting service on 127.0.0.1."""
 
+    name: ClassVar[str] = "load-test"
+    help: ClassVar[str] = "a bounded load test of the forecasting service on 127.0.0.1 (exit 1 on any failed request)"
+    flags: ClassVar[tuple[str, ...]] = ("data_dir", "verbose")
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "model_path", nargs="?", type=Path, help="a saved TimesCLIPModel fitted on ETTh1's 7 columns"
+        )
+        parser.add_argument("--requests", type=int, default=500)
+        parser.add_argument("--concurrency", type=int, default=16)
+
+    def execute(self, args: argparse.Namespace) -> int:
+        """Print the figures; 1 if a request failed."""
+        return load_test(args)
+
+
+def load_test(args: argparse.Namespace) -> int:
+    """Serve the model, send the requests, print latency and throughput (see the module docstring)."""
     from benchmarks.protocol import prepare
     from benchmarks.registry import get_spec, read_dataset
     from darts_timesclip.serve import create_app, load_model, quiet_prediction_logs, running
@@ -100,7 +113,3 @@ def main(argv: list[str] | None = None) -> int:
         f"errors: {errors}"
     )
     return 1 if errors else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
