@@ -1,10 +1,10 @@
 """The executors of a sweep: local, or each job a Ray task (``python -m benchmarks <study> ... --executor ray``).
 
 :func:`run_jobs` picks one for every study. The local executor (:func:`benchmarks.runner.run_sweep`) runs one job
-after another in this process. :func:`run_sweep_ray` hands every unfinished job to Ray instead, on a local Ray instance or on an existing
-cluster (``--ray-address``), each job a task that reserves ``--cpus-per-job`` CPUs and ``--gpus-per-job``
-GPUs. A task prepares its job's input itself and calls the same job function as the local executor;
-the driver (this process) writes each result, as soon as its task has finished, to the same
+after another in this process. :func:`run_sweep_ray` hands every unfinished job to Ray instead, on a local Ray
+instance or on an existing cluster (``--ray-address``), each job a task that reserves ``--cpus-per-job`` CPUs and
+``--gpus-per-job`` GPUs. A task prepares its job's input itself and calls the same job function as the local
+executor; the driver (this process) writes each result, as soon as its task has finished, to the same
 ``<output>/runs/<run_id>.json`` with the same atomic write. Result files, resuming and the report are
 therefore the same whichever executor ran the jobs.
 

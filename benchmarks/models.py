@@ -1,6 +1,6 @@
 """Model configurations and factories; every model's hyperparameters live here and only here.
 
-Baselines use the authors' scripts (see ``/work/shared/ANCHORS.md``):
+Baselines use the authors' scripts (see ``../shared/ANCHORS.md`` (next to the repository)):
 
 - NLinear: LTSF-Linear ``scripts/EXP-LongForecasting/Linear/*.sh`` (one linear layer shared by all
   channels, i.e. ``individual=False`` = Darts ``shared_weights=True``; Adam; 10 epochs, patience 3,
