@@ -12,7 +12,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from functools import cache
-from typing import ClassVar
 
 from benchmarks.console import console_session
 from benchmarks.executors import JobFailedError
@@ -44,11 +43,10 @@ def command_classes() -> tuple[type[Command], ...]:
 
 
 class ListCommand(Command):
-    """``python -m benchmarks list``: datasets (and whether their files are found), models, tiers and commands."""
+    """Datasets (and whether their files are found), models, tiers, studies and commands."""
 
-    name: ClassVar[str] = "list"
-    help: ClassVar[str] = "datasets (and whether their files are found), models, tiers, studies and commands"
-    flags: ClassVar[tuple[str, ...]] = ("data_dir", "verbose")
+    name = "list"
+    flags = ("data_dir", "verbose")
 
     @classmethod
     def trains(cls, args: argparse.Namespace) -> bool:
@@ -79,7 +77,7 @@ class ListCommand(Command):
             print(f"{title}:")
             for command in command_classes():
                 if issubclass(command, Study) == studies:
-                    print(f"  {command.name:<12} {command.help}")
+                    print(f"  {command.name:<12} {command.summary()}")
         return 0
 
 

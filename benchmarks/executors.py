@@ -1,6 +1,6 @@
 """The executors of a sweep: local, or each job a Ray task (``python -m benchmarks <study> ... --executor ray``).
 
-:func:`run_jobs` picks one for every study. The local executor (:func:`benchmarks.runner.run_sweep`) runs one job
+Every study runs on one of them. The local executor (:func:`benchmarks.runner.run_sweep`) runs one job
 after another in this process. :func:`run_sweep_ray` hands every unfinished job to Ray instead, on a local Ray
 instance or on an existing cluster (``--ray-address``), each job a task that reserves ``--cpus-per-job`` CPUs and
 ``--gpus-per-job`` GPUs. A task prepares its job's input itself and calls the same job function as the local
@@ -36,7 +36,6 @@ from benchmarks.runner import (
     SweepJob,
     SweepSummary,
     run_job,
-    run_sweep,
     save_result,
     split_finished,
     torch_threads,
@@ -305,35 +304,3 @@ def _drive(
             f"written, {len(queue)} not started; `--keep-going` runs the rest]"
         ) from cause
     return SweepSummary(tuple(completed), tuple(skipped), tuple(failed))
-
-
-def run_jobs(
-    jobs: Sequence[SweepJob],
-    settings: RunSettings,
-    ray: RayOptions | None = None,
-    job_runner: JobRunner = run_job,
-    keep_going: bool = False,
-) -> SweepSummary:
-    """Run a sweep's unfinished jobs on the local executor (``ray=None``) or as Ray tasks.
-
-    Parameters
-    ----------
-    jobs
-        The sweep.
-    settings
-        Run settings.
-    ray
-        The Ray executor's options; ``None`` for the local executor. Default: ``None``.
-    job_runner
-        Function that runs one job. Default: :func:`~benchmarks.runner.run_job`.
-    keep_going
-        Log a failing job and continue.
-
-    Returns
-    -------
-    SweepSummary
-        Completed, skipped and failed run ids.
-    """
-    if ray is None:
-        return run_sweep(jobs, settings, job_runner=job_runner, keep_going=keep_going)
-    return run_sweep_ray(jobs, settings, ray, job_runner=job_runner, keep_going=keep_going)

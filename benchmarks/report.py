@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from benchmarks.anchors import find_anchor
+from benchmarks.anchors import Anchor, find_anchor
 from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES
 from benchmarks.protocol import SCALER_DESCRIPTION
 from benchmarks.registry import REGISTRY, default_project_data_dir
@@ -173,6 +173,22 @@ def save_plot(fig: Any, path: Path, dpi: int = 110) -> Path:
     return path
 
 
+OWN_MODEL = " (own)"
+"""What the tables append to the name of a model of one's own (``run --model``): a factory named ``dlinear`` is
+shown as ``dlinear (own)``, beside the published DLinear numbers and apart from the suite's ``dlinear``."""
+
+
+def table_model_name(record: dict[str, Any]) -> str:
+    """A record's model as the tables name it (see :data:`OWN_MODEL`)."""
+    own = record.get("model_config", {}).get("family") == "external"
+    return record["model"] + (OWN_MODEL if own else "")
+
+
+def anchor_for(dataset: str, horizon: int, lookback: int, model: str) -> Anchor | None:
+    """The published result for a table's model (a model of one's own by the name it was given)."""
+    return find_anchor(dataset, horizon, lookback, model.removesuffix(OWN_MODEL))
+
+
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
     """One result record as a ``results.csv`` row."""
     budget = record["budget"]
@@ -180,7 +196,7 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "dataset": record["dataset"],
         "horizon": record["horizon"],
         "lookback": record["lookback"],
-        "model": record["model"],
+        "model": table_model_name(record),
         "mse": record["metrics"]["mse"],
         "mae": record["metrics"]["mae"],
         "seed": record["seed"],
@@ -299,7 +315,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], commands: Sequence[str]) -> s
     out.write("|" + "---|" * (header.count("|") - 1) + "\n")
     sources: dict[str, None] = {}
     for g in groups:
-        anchor = find_anchor(g.dataset, g.horizon, g.lookback, g.model)
+        anchor = anchor_for(g.dataset, g.horizon, g.lookback, g.model)
         if anchor is not None:
             sources[anchor.source] = None
         pub_mse = f"{anchor.mse:.3f}" if anchor else "-"
@@ -432,7 +448,7 @@ def plot_mse_by_horizon(groups: Sequence[Group], plot_dir: Path) -> list[Path]:
                     continue
                 x = i + (j - (len(models) - 1) / 2) * width
                 ax.bar(x, match[0].mse, width, color=f"C{j}", label=model if i == 0 else None)
-                anchor = find_anchor(dataset, horizon, lookback, model)
+                anchor = anchor_for(dataset, horizon, lookback, model)
                 if anchor is not None:
                     ax.plot(x, anchor.mse, marker="_", color="black", markersize=14, mew=2)
         ax.plot([], [], marker="_", color="black", linestyle="none", markersize=14, mew=2, label="published")
@@ -450,14 +466,14 @@ def plot_forecasts(records: Sequence[dict[str, Any]], plot_dir: Path) -> list[Pa
     chosen: dict[tuple, dict[str, Any]] = {}
     for record in sorted(records, key=lambda r: (_TIER_RANK.get(r["tier"], 1), -r["seed"])):
         if record.get("example_window"):
-            key = (record["dataset"], record["horizon"], record["lookback"], record["model"])
+            key = (record["dataset"], record["horizon"], record["lookback"], table_model_name(record))
             chosen[key] = record  # the largest tier wins; the smallest seed within it
     by_setting: dict[tuple, list[dict[str, Any]]] = {}
     for (dataset, horizon, lookback, _), record in chosen.items():
         by_setting.setdefault((dataset, horizon, lookback), []).append(record)
     paths = []
     for (dataset, horizon, lookback), members in by_setting.items():
-        members.sort(key=lambda r: _MODEL_ORDER.get(r["model"], 99))
+        members.sort(key=lambda r: (_MODEL_ORDER.get(r["model"], 99), table_model_name(r)))
         cols = min(3, len(members))
         rows = math.ceil(len(members) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.2 * rows), squeeze=False, sharey=True)
@@ -468,7 +484,7 @@ def plot_forecasts(records: Sequence[dict[str, Any]], plot_dir: Path) -> list[Pa
             ax.plot(range(n_ctx), ex["context"], color="0.6", lw=0.8)
             ax.plot(future, ex["truth"], color="black", lw=0.8, label="truth")
             ax.plot(future, ex["forecast"], color="C3", lw=1.0, label="forecast")
-            ax.set_title(f"{record['model']} (MSE {record['metrics']['mse']:.3f})", fontsize=8)
+            ax.set_title(f"{table_model_name(record)} (MSE {record['metrics']['mse']:.3f})", fontsize=8)
             ax.tick_params(labelsize=7)
         for ax in list(axes.flat)[len(members) :]:
             ax.axis("off")

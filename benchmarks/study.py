@@ -5,8 +5,9 @@ A :class:`Command` is one sub-command: its name, its help, the shared flags it t
 report from their result files; it says only what is its own:
 
 - its arguments (:meth:`Study.add_arguments`; they become the fields of the study, a frozen dataclass);
-- its jobs (:meth:`Study.jobs`), run by the one runner (:func:`benchmarks.executors.run_jobs`: local or Ray) with
-  its job function (:attr:`Study.job_runner`; the suite's :func:`~benchmarks.runner.run_job` by default);
+- its jobs (:meth:`Study.jobs`), run by the one runner (:func:`~benchmarks.runner.run_sweep`, or with ``--executor
+  ray`` :func:`~benchmarks.executors.run_sweep_ray`) with its job function (:attr:`Study.job_runner`; the suite's
+  :func:`~benchmarks.runner.run_job` by default);
 - its report (:meth:`Study.table`, :meth:`Study.markdown`, optionally :meth:`Study.plot`), written by the shared
   :meth:`Study.report` into ``<results>/<report_stem>.csv``, ``.md`` and ``.png``.
 
@@ -103,6 +104,10 @@ def model_name(text: str) -> str:
             raise argparse.ArgumentTypeError(str(err)) from None
         return text
     name = text.lower()
+    if "." in name or "=" in name:
+        raise argparse.ArgumentTypeError(
+            f"`{text}` is no model of the suite; a model of your own is named `[NAME=]package.module:factory`"
+        )
     if name not in MODEL_NAMES:
         renamed = f" (it is `{RENAMED_MODELS[name]}` now)" if name in RENAMED_MODELS else ""
         raise argparse.ArgumentTypeError(f"unknown model `{text}`{renamed}; choose from {', '.join(MODEL_NAMES)}")
@@ -143,7 +148,7 @@ class Flag:
 
     @classmethod
     def of(cls, *options: str, **kwargs: Any) -> Flag:
-        """``Flag.of("--seeds", nargs="+", type=int)``: the arguments of ``add_argument``."""
+        """A flag from the arguments ``add_argument`` takes: its option strings, then its keywords."""
         return cls(options, kwargs)
 
     def add_to(self, parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: Any = None) -> None:
@@ -196,7 +201,7 @@ SWEEP_FLAGS = (
 CAPS_FLAGS = ("max_epochs", "max_steps", "max_samples_per_ts")
 """Budget caps over a study's own (``run``, ``ablate``)."""
 TRAINING_FLAGS = ("accelerator", "progress_bar", "epoch_checkpoints")
-"""How forecasting jobs train (studies whose jobs are :class:`~benchmarks.runner.Job` s)."""
+"""How forecasting jobs train (studies whose jobs are :class:`~benchmarks.runner.Job` s: a study's default)."""
 
 
 # --------------------------------------------------------------------------------------------- commands
@@ -206,9 +211,7 @@ class Command:
     Attributes
     ----------
     name
-        The sub-command.
-    help
-        One line for ``python -m benchmarks --help``.
+        The sub-command (its one line for ``python -m benchmarks --help`` is the first line of its docstring).
     flags
         The shared flags (keys of :data:`FLAGS`) it takes.
     defaults
@@ -216,23 +219,26 @@ class Command:
     """
 
     name: ClassVar[str]
-    help: ClassVar[str]
     flags: ClassVar[tuple[str, ...]] = ("verbose",)
     defaults: ClassVar[Mapping[str, Any]] = {}
+
+    @classmethod
+    def summary(cls) -> str:
+        """The command's line in ``python -m benchmarks --help``: the first line of its docstring."""
+        return (cls.__doc__ or cls.name).strip().splitlines()[0]
 
     @classmethod
     def description(cls) -> str:
         """The sub-command's ``--help`` text: its module's docstring."""
         import sys
 
-        return sys.modules[cls.__module__].__doc__ or cls.help
+        return sys.modules[cls.__module__].__doc__ or cls.summary()
 
     @classmethod
     def add_parser(cls, sub: Any) -> argparse.ArgumentParser:
         """Add the command's sub-parser: its own arguments, then the shared flags it takes."""
-        parser = sub.add_parser(
-            cls.name, help=cls.help, description=cls.description(), formatter_class=argparse.RawDescriptionHelpFormatter
-        )
+        formatter = argparse.RawDescriptionHelpFormatter
+        parser = sub.add_parser(cls.name, help=cls.summary(), description=cls.description(), formatter_class=formatter)
         cls.add_arguments(parser)
         group = parser.add_argument_group("shared options")
         defaults = cls.flag_defaults()
@@ -331,24 +337,18 @@ class StudyOptions:
         if any(getattr(args, name, None) for name in CAPS_FLAGS):
             caps = TrainingCaps(*(getattr(args, name, None) for name in CAPS_FLAGS))
         progress_bar = getattr(args, "progress_bar", False)
+        as_given = ("output", "data_dir", "backbone", "scale", "threads", "keep_going", "dry_run", "report_only")
+        training = {name: getattr(args, name) for name in ("accelerator", "epoch_checkpoints") if hasattr(args, name)}
         return cls(
-            output=args.output,
+            **{name: getattr(args, name) for name in as_given},
+            **training,
             results=args.output if args.results is None else args.results,
-            data_dir=args.data_dir,
             seeds=tuple(args.seeds),
-            backbone=args.backbone,
-            scale=args.scale,
-            threads=args.threads,
-            keep_going=args.keep_going,
-            dry_run=args.dry_run,
-            report_only=args.report_only,
             report=not args.no_report,
             plots=not args.no_plots,
             ray=_ray_options(args),
             caps=caps,
-            accelerator=getattr(args, "accelerator", "auto"),
             progress_bar=sys.stderr.isatty() if progress_bar is None else progress_bar,
-            epoch_checkpoints=getattr(args, "epoch_checkpoints", True),
             command=command_line(argv),
         )
 
@@ -363,15 +363,8 @@ class StudyOptions:
 
     def run_settings(self) -> RunSettings:
         """How the jobs run."""
-        return RunSettings(
-            output_dir=self.output,
-            data_dir=self.data_dir,
-            progress_bar=self.progress_bar,
-            accelerator=self.accelerator,
-            command=self.command,
-            epoch_checkpoints=self.epoch_checkpoints,
-            torch_threads=self.threads,
-        )
+        same = ("data_dir", "progress_bar", "accelerator", "command", "epoch_checkpoints")
+        return RunSettings(self.output, **{name: getattr(self, name) for name in same}, torch_threads=self.threads)
 
 
 def _ray_options(args: argparse.Namespace) -> RayOptions | None:
@@ -443,7 +436,7 @@ class Study(Command, ABC):
         workers import it). Default: :func:`~benchmarks.runner.run_job`.
     """
 
-    flags: ClassVar[tuple[str, ...]] = SWEEP_FLAGS
+    flags: ClassVar[tuple[str, ...]] = (*SWEEP_FLAGS, *TRAINING_FLAGS)
     output_name: ClassVar[str] = ""
     report_stem: ClassVar[str] = ""
     coordinates: ClassVar[tuple[str, ...]] = ()
@@ -539,7 +532,8 @@ class Study(Command, ABC):
     def run(self, options: StudyOptions) -> int:
         """List the jobs (``--dry-run``), or run the unfinished ones, then write the report; the exit status (1 if a
         job failed)."""
-        from benchmarks.executors import run_jobs
+        from benchmarks.executors import run_sweep_ray
+        from benchmarks.runner import run_sweep
 
         if options.dry_run:
             for job in self.jobs(options):
@@ -548,9 +542,11 @@ class Study(Command, ABC):
         failed = 0
         if not options.report_only:
             self.prepare(options)
-            summary = run_jobs(
-                self.jobs(options), options.run_settings(), options.ray, type(self).job_runner, options.keep_going
-            )
+            jobs, settings, runner = self.jobs(options), options.run_settings(), type(self).job_runner
+            if options.ray is None:
+                summary = run_sweep(jobs, settings, job_runner=runner, keep_going=options.keep_going)
+            else:
+                summary = run_sweep_ray(jobs, settings, options.ray, job_runner=runner, keep_going=options.keep_going)
             failed = len(summary.failed)
             log = logger.error if failed else logger.info
             log(
@@ -565,6 +561,20 @@ class Study(Command, ABC):
             files = self.report(options)
             print("wrote " + ", ".join(str(f) for f in files))
         return 1 if failed else 0
+
+
+def forecast_row(record: dict[str, Any], labels: Mapping[str, Any], **after: Any) -> dict[str, Any]:
+    """A report row of a forecasting job's record: dataset, horizon, ``labels`` (where it stands in the study), seed,
+    MSE and MAE, then ``after``."""
+    return {
+        "dataset": record["dataset"],
+        "horizon": record["horizon"],
+        **labels,
+        "seed": record["seed"],
+        "mse": record["metrics"]["mse"],
+        "mae": record["metrics"]["mae"],
+        **after,
+    }
 
 
 def datasets_argument(parser: argparse.ArgumentParser, default: Sequence[str], help_text: str = "") -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
 
 from benchmarks.study import Command
 from darts_timesclip._io import save_figure_atomic
@@ -19,12 +18,11 @@ logger = logging.getLogger(__name__)
 
 
 class Explain(Command):
-    """The README's pictures of what TimesCLIP sees and attends to."""
+    """The README's pictures: variate-selection attention and the image views, on ETTh1."""
 
-    name: ClassVar[str] = "explain"
-    help: ClassVar[str] = "the README's pictures: variate-selection attention and the image views, on ETTh1"
-    flags: ClassVar[tuple[str, ...]] = ("data_dir", "output", "verbose")
-    defaults: ClassVar[dict[str, Any]] = {"output": Path("docs/images")}
+    name = "explain"
+    flags = ("data_dir", "output", "verbose")
+    defaults = {"output": Path("docs/images")}
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

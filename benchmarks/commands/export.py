@@ -13,7 +13,6 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -21,11 +20,10 @@ from benchmarks.study import Command
 
 
 class Export(Command):
-    """ONNX export of TimesCLIP on real data, checked against ``predict``."""
+    """ONNX export of TimesCLIP on ETTh1, checked against predict (exit 1 beyond --tolerance)."""
 
-    name: ClassVar[str] = "export"
-    help: ClassVar[str] = "ONNX export of TimesCLIP on ETTh1, checked against predict (exit 1 beyond --tolerance)"
-    flags: ClassVar[tuple[str, ...]] = ("data_dir", "backbone", "verbose")
+    name = "export"
+    flags = ("data_dir", "backbone", "verbose")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

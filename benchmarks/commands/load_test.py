@@ -16,7 +16,6 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -43,11 +42,10 @@ def _fit_default(data_dir: Path | None, path: Path) -> None:
 
 
 class LoadTest(Command):
-    """A bounded load test of the forecasting service on 127.0.0.1."""
+    """A bounded load test of the forecasting service on 127.0.0.1 (exit 1 on any failed request)."""
 
-    name: ClassVar[str] = "load-test"
-    help: ClassVar[str] = "a bounded load test of the forecasting service on 127.0.0.1 (exit 1 on any failed request)"
-    flags: ClassVar[tuple[str, ...]] = ("data_dir", "verbose")
+    name = "load-test"
+    flags = ("data_dir", "verbose")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -166,11 +165,10 @@ def training_figures(
 
 
 class Speed(Command):
-    """Speed and size figures on this machine."""
+    """Rendering, parameter and training-epoch figures on this machine (prints Markdown tables)."""
 
-    name: ClassVar[str] = "speed"
-    help: ClassVar[str] = "rendering, parameter and training-epoch figures on this machine (prints Markdown tables)"
-    flags: ClassVar[tuple[str, ...]] = ("data_dir", "backbone", "verbose")
+    name = "speed"
+    flags = ("data_dir", "backbone", "verbose")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

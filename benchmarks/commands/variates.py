@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import ClassVar
 
 import torch
 
@@ -78,11 +77,10 @@ def _in_subprocess(n_variates: int, batch_size: int, backbone: str, steps: int, 
 
 
 class Variates(Command):
-    """A training step's time and memory against the number of variates."""
+    """TimesCLIP's training step against the number of variates (time, peak memory)."""
 
-    name: ClassVar[str] = "variates"
-    help: ClassVar[str] = "TimesCLIP's training step against the number of variates (time, peak memory)"
-    flags: ClassVar[tuple[str, ...]] = ("backbone", "verbose")
+    name = "variates"
+    flags = ("backbone", "verbose")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

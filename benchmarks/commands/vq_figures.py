@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import ClassVar
 
 from benchmarks.machine import machine_line
 from benchmarks.study import Command
@@ -88,11 +87,10 @@ def vq_figures(dataset: str, data_dir: Path | None, epochs: int, windows: int, h
 
 
 class VQFigures(Command):
-    """Figures of ``VQTransformerModel`` on this machine."""
+    """VQTransformerModel's parameters, epoch times and codebook usage on a dataset."""
 
-    name: ClassVar[str] = "vq-figures"
-    help: ClassVar[str] = "VQTransformerModel's parameters, epoch times and codebook usage on a dataset"
-    flags: ClassVar[tuple[str, ...]] = ("data_dir", "verbose")
+    name = "vq-figures"
+    flags = ("data_dir", "verbose")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +26,15 @@ from benchmarks.models import TIMESCLIP_CONFIGURATIONS, TrainingCaps, model_conf
 from benchmarks.report import command_markdown, pyplot, save_plot
 from benchmarks.runner import Job
 from benchmarks.stats import mean_std, seed_verdict
-from benchmarks.study import CAPS_FLAGS, SWEEP_FLAGS, TRAINING_FLAGS, Study, StudyOptions, datasets_argument
+from benchmarks.study import (
+    CAPS_FLAGS,
+    SWEEP_FLAGS,
+    TRAINING_FLAGS,
+    Study,
+    StudyOptions,
+    datasets_argument,
+    forecast_row,
+)
 from benchmarks.tiers import get_tier
 
 ABLATION_DATASETS = ("ETTh1", "ETTh2", "ETTm1", "weather", "exchange_rate")
@@ -49,15 +57,14 @@ def _cells(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[float]]
 
 @dataclass(frozen=True)
 class AblateStudy(Study):
-    """TimesCLIP's configurations on each dataset over seeds; the report compares each with ``full``."""
+    """TimesCLIP's configurations side by side over seeds, then their report."""
 
-    name: ClassVar[str] = "ablate"
-    help: ClassVar[str] = "TimesCLIP's configurations side by side over seeds, then their report"
-    flags: ClassVar[tuple[str, ...]] = (*SWEEP_FLAGS, *CAPS_FLAGS, *TRAINING_FLAGS)
-    defaults: ClassVar[dict[str, Any]] = {"seeds": ABLATION_SEEDS}
-    output_name: ClassVar[str] = "ablations"
-    report_stem: ClassVar[str] = "ablations"
-    coordinates: ClassVar[tuple[str, ...]] = ("configuration",)
+    name = "ablate"
+    flags = (*SWEEP_FLAGS, *CAPS_FLAGS, *TRAINING_FLAGS)
+    defaults = {"seeds": ABLATION_SEEDS}
+    output_name = "ablations"
+    report_stem = "ablations"
+    coordinates = ("configuration",)
 
     datasets: tuple[str, ...] = ABLATION_DATASETS
     configurations: tuple[str, ...] = tuple(TIMESCLIP_CONFIGURATIONS)
@@ -99,16 +106,12 @@ class AblateStudy(Study):
         """One row per finished job: dataset, horizon, variant (its configuration), seed, mse, mae, train seconds,
         backbone."""
         rows = [
-            {
-                "dataset": record["dataset"],
-                "horizon": record["horizon"],
-                "variant": record["coordinates"]["configuration"],
-                "seed": record["seed"],
-                "mse": record["metrics"]["mse"],
-                "mae": record["metrics"]["mae"],
-                "train_seconds": record.get("timing", {}).get("train_seconds"),
-                "backbone": record.get("backbone", ""),
-            }
+            forecast_row(
+                record,
+                {"variant": record["coordinates"]["configuration"]},
+                train_seconds=record.get("timing", {}).get("train_seconds"),
+                backbone=record.get("backbone", ""),
+            )
             for record in records
         ]
         return sorted(rows, key=lambda r: (r["dataset"], ORDER.get(r["variant"], len(ORDER)), r["seed"]))

@@ -20,7 +20,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +28,13 @@ from benchmarks.models import TrainingCaps, model_config
 from benchmarks.report import command_markdown, pyplot, save_plot
 from benchmarks.runner import Job
 from benchmarks.stats import mean_std
-from benchmarks.study import SWEEP_FLAGS, TRAINING_FLAGS, Study, StudyOptions, datasets_argument, model_name
+from benchmarks.study import (
+    Study,
+    StudyOptions,
+    datasets_argument,
+    forecast_row,
+    model_name,
+)
 
 HORIZON = LOOKBACK = 96
 BUDGET_DATASETS = ("ETTh1", "ETTh2")
@@ -55,14 +61,12 @@ BUDGETS: dict[str, BudgetPoint] = {
 
 @dataclass(frozen=True)
 class BudgetStudy(Study):
-    """Models at increasing training budgets; the report is the MSE curve."""
+    """Test MSE as the training budget grows, TimesCLIP beside baselines."""
 
-    name: ClassVar[str] = "budget"
-    help: ClassVar[str] = "test MSE as the training budget grows, TimesCLIP beside baselines"
-    flags: ClassVar[tuple[str, ...]] = (*SWEEP_FLAGS, *TRAINING_FLAGS)
-    output_name: ClassVar[str] = "budget"
-    report_stem: ClassVar[str] = "budget"
-    coordinates: ClassVar[tuple[str, ...]] = ("budget",)
+    name = "budget"
+    output_name = "budget"
+    report_stem = "budget"
+    coordinates = ("budget",)
 
     datasets: tuple[str, ...] = BUDGET_DATASETS
     models: tuple[str, ...] = BUDGET_MODELS
@@ -113,18 +117,13 @@ class BudgetStudy(Study):
     def table(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """One row per finished job: dataset, model, budget, seed, mse, mae, epochs run, train windows and seconds."""
         rows = [
-            {
-                "dataset": record["dataset"],
-                "horizon": record["horizon"],
-                "model": record["model"],
-                "budget": record["coordinates"]["budget"],
-                "seed": record["seed"],
-                "mse": record["metrics"]["mse"],
-                "mae": record["metrics"]["mae"],
-                "epochs": record.get("budget", {}).get("epochs_run"),
-                "train_windows": record.get("budget", {}).get("train_windows_per_epoch"),
-                "train_seconds": record.get("timing", {}).get("train_seconds"),
-            }
+            forecast_row(
+                record,
+                {"model": record["model"], "budget": record["coordinates"]["budget"]},
+                epochs=record.get("budget", {}).get("epochs_run"),
+                train_windows=record.get("budget", {}).get("train_windows_per_epoch"),
+                train_seconds=record.get("timing", {}).get("train_seconds"),
+            )
             for record in records
         ]
         order = {b: k for k, b in enumerate(BUDGETS)}

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +48,7 @@ from benchmarks.registry import get_spec, read_dataset
 from benchmarks.report import command_markdown
 from benchmarks.runner import RunSettings, load_results
 from benchmarks.stats import mean_std
-from benchmarks.study import Study, StudyOptions, positive_int
+from benchmarks.study import SWEEP_FLAGS, Study, StudyOptions, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -377,16 +377,19 @@ def run_regression_job(job: RegressionJob, task: Task, settings: RunSettings) ->
     }
 
 
+_EPOCH_ARGUMENTS = ("forecaster_epochs", "windows_per_sample", "head_epochs", "finetune_epochs", "scratch_epochs")
+
+
 @dataclass(frozen=True)
 class RegressionStudy(Study):
-    """TimesCLIPRegressor's stages beside scikit-learn on each (task, size, seed)."""
+    """Series-level regression: TimesCLIPRegressor's stages beside scikit-learn, then its report."""
 
-    name: ClassVar[str] = "regression"
-    help: ClassVar[str] = "series-level regression: TimesCLIPRegressor's stages beside scikit-learn, then its report"
-    defaults: ClassVar[dict[str, Any]] = {"seeds": DEFAULT_SEEDS, "threads": 1}
-    output_name: ClassVar[str] = "regression"
-    report_stem: ClassVar[str] = "regression"
-    coordinates: ClassVar[tuple[str, ...]] = ("task", "size")
+    name = "regression"
+    flags = SWEEP_FLAGS
+    defaults = {"seeds": DEFAULT_SEEDS, "threads": 1}
+    output_name = "regression"
+    report_stem = "regression"
+    coordinates = ("task", "size")
     job_runner = staticmethod(run_regression_job)
 
     tasks: tuple[str, ...] = TASKS
@@ -403,23 +406,15 @@ class RegressionStudy(Study):
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--tasks", nargs="+", choices=TASKS, default=cls.tasks)
         parser.add_argument("--sizes", nargs="+", type=positive_int, default=cls.sizes, help="samples per task")
-        for name in ("forecaster_epochs", "windows_per_sample", "head_epochs", "finetune_epochs", "scratch_epochs"):
+        for name in _EPOCH_ARGUMENTS:
             parser.add_argument(f"--{name.replace('_', '-')}", type=positive_int, default=getattr(cls, name))
         parser.add_argument("--batch-size", type=positive_int, default=cls.batch_size)
         parser.add_argument("--note", default="", help="a line about the machine's state, printed in the report")
 
     def settings(self, options: StudyOptions) -> RegressionSettings:
         """The TimesCLIP methods' settings of this invocation (their hash is the last part of the run ids)."""
-        return RegressionSettings(
-            backbone=options.timesclip_backbone(),
-            forecaster_epochs=self.forecaster_epochs,
-            windows_per_sample=self.windows_per_sample,
-            head_epochs=self.head_epochs,
-            finetune_epochs=self.finetune_epochs,
-            scratch_epochs=self.scratch_epochs,
-            batch_size=self.batch_size,
-            scale=options.scale or "official",
-        )
+        own = {name: getattr(self, name) for name in (*_EPOCH_ARGUMENTS, "batch_size")}
+        return RegressionSettings(backbone=options.timesclip_backbone(), scale=options.scale or "official", **own)
 
     def jobs(self, options: StudyOptions) -> list[RegressionJob]:
         """Smallest size first, then seed by seed, so that a run cut short covers every task."""

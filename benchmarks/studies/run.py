@@ -18,7 +18,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES
 from benchmarks.registry import REGISTRY
@@ -40,12 +40,11 @@ from benchmarks.tiers import TIERS, get_tier
 
 @dataclass(frozen=True)
 class RunStudy(Study):
-    """The suite's sweep: a tier, or datasets x horizons x models x seeds; its report is ``results.md``."""
+    """Run a sweep (finished jobs are skipped), then write the report."""
 
-    name: ClassVar[str] = "run"
-    help: ClassVar[str] = "run a sweep (finished jobs are skipped), then write the report"
-    flags: ClassVar[tuple[str, ...]] = (*SWEEP_FLAGS, *CAPS_FLAGS, *TRAINING_FLAGS)
-    defaults: ClassVar[dict[str, Any]] = {"results": None, "scale": None}
+    name = "run"
+    flags = (*SWEEP_FLAGS, *CAPS_FLAGS, *TRAINING_FLAGS)
+    defaults = {"results": None, "scale": None}
 
     tier: str | None = None
     datasets: tuple[str, ...] = ()
@@ -122,12 +121,11 @@ class RunStudy(Study):
 
 
 class ReportCommand(Command):
-    """``python -m benchmarks report``: rebuild ``results.csv``, ``results.md`` and the plots from the job files."""
+    """Aggregate result files into results.csv, results.md and plots."""
 
-    name: ClassVar[str] = "report"
-    help: ClassVar[str] = "aggregate result files into results.csv, results.md and plots"
-    flags: ClassVar[tuple[str, ...]] = ("output", "results", "no_plots", "verbose")
-    defaults: ClassVar[dict[str, Any]] = {"output": RESULTS_DIR}
+    name = "report"
+    flags = ("output", "results", "no_plots", "verbose")
+    defaults = {"output": RESULTS_DIR}
 
     @classmethod
     def trains(cls, args: argparse.Namespace) -> bool:

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +33,14 @@ from benchmarks.registry import find_file, get_spec, read_dataset
 from benchmarks.report import command_markdown, pyplot, save_plot
 from benchmarks.runner import Job, write_json_atomic
 from benchmarks.stats import mean_std, seed_verdict
-from benchmarks.study import DEFAULT_SEED, SWEEP_FLAGS, TRAINING_FLAGS, Study, StudyOptions, dataset_name, positive_int
+from benchmarks.study import (
+    DEFAULT_SEED,
+    Study,
+    StudyOptions,
+    dataset_name,
+    forecast_row,
+    positive_int,
+)
 from benchmarks.tiers import get_tier
 from darts_timesclip.pretraining.options import DEFAULT_OBJECTIVE, OBJECTIVES
 
@@ -173,15 +180,13 @@ def index_backbones(output_dir: Path, write: bool = True) -> dict[str, dict[str,
 
 @dataclass(frozen=True)
 class TransferStudy(Study):
-    """Backbones pretrained on other datasets (or synthetic series) against random ones, fine-tuned on each target."""
+    """Self-pretrained against random-init TimesCLIP (leave-one-dataset-out), then its report."""
 
-    name: ClassVar[str] = "transfer"
-    help: ClassVar[str] = "self-pretrained against random-init TimesCLIP (leave-one-dataset-out), then its report"
-    flags: ClassVar[tuple[str, ...]] = (*SWEEP_FLAGS, *TRAINING_FLAGS)
-    defaults: ClassVar[dict[str, Any]] = {"seeds": (DEFAULT_SEED, DEFAULT_SEED + 1)}
-    output_name: ClassVar[str] = "transfer"
-    report_stem: ClassVar[str] = "pretraining"
-    coordinates: ClassVar[tuple[str, ...]] = ("init", "budget", "objective")
+    name = "transfer"
+    defaults = {"seeds": (DEFAULT_SEED, DEFAULT_SEED + 1)}
+    output_name = "transfer"
+    report_stem = "pretraining"
+    coordinates = ("init", "budget", "objective")
 
     datasets: tuple[str, ...] = TRANSFER_DATASETS
     corpus: tuple[str, ...] = TRANSFER_DATASETS
@@ -274,20 +279,16 @@ class TransferStudy(Study):
             init = coordinates["init"]
             # a pretrained record that names no objective (written before it was recorded) had the default one
             objective = coordinates.get("objective") or (DEFAULT_OBJECTIVE if init.startswith("pretrained") else "")
+            labels = {"init": init, "objective": objective, "budget": coordinates["budget"]}
+            train_seconds = record.get("timing", {}).get("train_seconds")
             rows.append(
-                {
-                    "dataset": record["dataset"],
-                    "horizon": record["horizon"],
-                    "init": init,
-                    "objective": objective,
-                    "budget": coordinates["budget"],
-                    "seed": record["seed"],
-                    "mse": record["metrics"]["mse"],
-                    "mae": record["metrics"]["mae"],
-                    "model": record["model"],
-                    "backbone": record.get("backbone", ""),
-                    "train_seconds": record.get("timing", {}).get("train_seconds"),
-                }
+                forecast_row(
+                    record,
+                    labels,
+                    model=record["model"],
+                    backbone=record.get("backbone", ""),
+                    train_seconds=train_seconds,
+                )
             )
         return sorted(rows, key=lambda r: (r["dataset"], r["budget"], r["init"], r["objective"], r["seed"]))
 

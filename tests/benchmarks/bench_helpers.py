@@ -25,3 +25,37 @@ def write_synthetic_csv(path: Path, n_rows: int, n_variates: int, seed: int = 0,
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return frame
+
+
+def tiny_nlinear(input_chunk_length: int, output_chunk_length: int, random_state: int, pl_trainer_kwargs: dict):
+    """A model factory of one's own (``run --model``): NLinear, 3 epochs."""
+    from darts.models import NLinearModel
+
+    return NLinearModel(
+        input_chunk_length,
+        output_chunk_length,
+        n_epochs=3,
+        random_state=random_state,
+        pl_trainer_kwargs=pl_trainer_kwargs,
+    )
+
+
+def factory_of_another_lookback(output_chunk_length: int, pl_trainer_kwargs: dict):
+    """A factory that ignores the lookback it is given."""
+    from darts.models import NLinearModel
+
+    return NLinearModel(12, output_chunk_length, pl_trainer_kwargs=pl_trainer_kwargs)
+
+
+def factory_without_trainer_arguments(input_chunk_length: int, output_chunk_length: int):
+    """A factory that drops the protocol's trainer arguments."""
+    from darts.models import NLinearModel
+
+    return NLinearModel(input_chunk_length, output_chunk_length)
+
+
+def factory_of_a_local_model():
+    """A factory of a model that cannot forecast windows it was not fitted on."""
+    from darts.models import NaiveSeasonal
+
+    return NaiveSeasonal()
