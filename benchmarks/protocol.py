@@ -154,7 +154,7 @@ def score_test_windows(
     example_index
         Test window kept in ``TestScore.example`` (its last variate, 'OT').
     dataloader_kwargs
-        Passed to the prediction data loader.
+        Passed to the prediction data loader of a torch model (``None`` for other models).
 
     Returns
     -------
@@ -190,7 +190,7 @@ def score_test_windows(
             overlap_end=False,
             last_points_only=False,
             verbose=False,
-            predict_kwargs={"dataloader_kwargs": dataloader_kwargs or {}},
+            predict_kwargs={} if dataloader_kwargs is None else {"dataloader_kwargs": dataloader_kwargs},
         )
         if len(forecasts) != w1 - w0:
             raise RuntimeError(f"historical_forecasts returned {len(forecasts)} windows, expected {w1 - w0}.")

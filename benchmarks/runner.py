@@ -403,7 +403,8 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings, scorer: Scorer 
     if trains_with_lightning:
         epochs_run, optimizer_steps = int(model.trainer.current_epoch), int(model.trainer.global_step)
     start = time.perf_counter()
-    score = (scorer or score_test_windows)(model, data, job.horizon, dataloader_kwargs=loader_kwargs)
+    predict_loader = loader_kwargs if trains_with_lightning else None
+    score = (scorer or score_test_windows)(model, data, job.horizon, dataloader_kwargs=predict_loader)
     inference_seconds = time.perf_counter() - start
     peak_mb = memory.stop()
 

@@ -25,6 +25,7 @@ import argparse
 import importlib
 import logging
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -230,8 +231,6 @@ class Command:
     @classmethod
     def description(cls) -> str:
         """The sub-command's ``--help`` text: its module's docstring."""
-        import sys
-
         return sys.modules[cls.__module__].__doc__ or cls.summary()
 
     @classmethod
@@ -331,8 +330,6 @@ class StudyOptions:
         ValueError
             If a Ray option is given with ``--executor local``.
         """
-        import sys
-
         caps = None
         if any(getattr(args, name, None) for name in CAPS_FLAGS):
             caps = TrainingCaps(*(getattr(args, name, None) for name in CAPS_FLAGS))

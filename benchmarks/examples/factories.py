@@ -13,6 +13,7 @@ with, by keyword, those of these arguments its signature names (all of them with
     For a torch model: the Lightning trainer arguments of the protocol (its callbacks, which restore the best
     validation epoch's weights, log each epoch and checkpoint it for a resume; the accelerator; the progress bar;
     ``max_steps`` under a step cap). Pass them on to the model unchanged; add callbacks of your own to the list.
+    A factory of a model without Lightning (``LinearRegressionModel``, ...) leaves this argument out.
 
 The suite then trains the model on the train split with the validation split for early stopping and best-epoch
 restore (``fit(train, val_series=val)``; ``--max-epochs`` and ``--max-samples-per-ts`` cap it), scores every test

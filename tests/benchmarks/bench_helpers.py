@@ -59,3 +59,12 @@ def factory_of_a_local_model():
     from darts.models import NaiveSeasonal
 
     return NaiveSeasonal()
+
+
+def linear_regression(input_chunk_length: int, output_chunk_length: int, random_state: int):
+    """A model of one's own without Lightning (scikit-learn's linear regression on the last ``L`` values)."""
+    from darts.models import LinearRegressionModel
+
+    return LinearRegressionModel(
+        lags=input_chunk_length, output_chunk_length=output_chunk_length, random_state=random_state
+    )

@@ -172,11 +172,17 @@ def test_a_model_of_ones_own_runs_through_the_protocol(tmp_path, capsys):
         "dlinear=benchmarks.examples.factories:dlinear",
         "--model",
         "tests.benchmarks.bench_helpers:tiny_nlinear",
+        "--model",
+        "tests.benchmarks.bench_helpers:linear_regression",
     ]
     argv += ["--max-epochs", "1", "--max-samples-per-ts", "64", "--no-progress-bar", "--no-plots"]
     assert main(argv) == 0
     records = {r["model"]: r for r in load_results(out)}
-    assert sorted(records) == ["dlinear", "tiny_nlinear"]  # only the models of one's own: the tier's stay out
+    assert sorted(records) == ["dlinear", "linear_regression", "tiny_nlinear"]  # only these: the tier's stay out
+    linear = records.pop("linear_regression")  # no Lightning: no epochs, no parameters to count, the same windows
+    assert linear["metrics"]["n_test_windows"] == 2785 and linear["budget"]["train_windows_per_epoch"] == 64
+    assert linear["budget"]["epochs_run"] is None and linear["parameters"]["total"] is None
+    assert "| linear_regression (own) | custom | 1 |" in (out / "results.md").read_text()
     for record in records.values():
         assert record["model_config"]["family"] == "external"
         assert record["metrics"]["n_test_windows"] == 2785  # ETTh1's test windows at L = H = 96, as for every model
@@ -191,7 +197,7 @@ def test_a_model_of_ones_own_runs_through_the_protocol(tmp_path, capsys):
     )
     assert "| tiny_nlinear (own) | custom | 1 |" in table and "| - | - | - | - |" in table
     assert main(argv) == 0  # finished: a rerun skips both
-    assert "Skipping 2 finished job(s) of 2." in capsys.readouterr().err
+    assert "Skipping 3 finished job(s) of 3." in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
