@@ -333,16 +333,16 @@ class StudyOptions:
         caps = None
         if any(getattr(args, name, None) for name in CAPS_FLAGS):
             caps = TrainingCaps(*(getattr(args, name, None) for name in CAPS_FLAGS))
+        # a study takes the shared flags it names: the others keep these options' defaults
+        computed = ("results", "seeds", "progress_bar", "caps", "ray", "report", "plots", "command")
+        given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name) and f.name not in computed}
         progress_bar = getattr(args, "progress_bar", False)
-        as_given = ("output", "data_dir", "backbone", "scale", "threads", "keep_going", "dry_run", "report_only")
-        training = {name: getattr(args, name) for name in ("accelerator", "epoch_checkpoints") if hasattr(args, name)}
         return cls(
-            **{name: getattr(args, name) for name in as_given},
-            **training,
-            results=args.output if args.results is None else args.results,
-            seeds=tuple(args.seeds),
-            report=not args.no_report,
-            plots=not args.no_plots,
+            **given,
+            results=args.output if getattr(args, "results", None) is None else args.results,
+            seeds=tuple(getattr(args, "seeds", cls.seeds)),
+            report=not getattr(args, "no_report", False),
+            plots=not getattr(args, "no_plots", False),
             ray=_ray_options(args),
             caps=caps,
             progress_bar=sys.stderr.isatty() if progress_bar is None else progress_bar,
@@ -373,12 +373,12 @@ def _ray_options(args: argparse.Namespace) -> RayOptions | None:
         If a Ray option is given with ``--executor local``.
     """
     given = {
-        "--ray-address": args.ray_address,
-        "--cpus-per-job": args.cpus_per_job,
-        "--gpus-per-job": args.gpus_per_job,
+        "--ray-address": getattr(args, "ray_address", None),
+        "--cpus-per-job": getattr(args, "cpus_per_job", None),
+        "--gpus-per-job": getattr(args, "gpus_per_job", None),
     }
     given = {option: value for option, value in given.items() if value is not None}
-    if args.executor == "local":
+    if getattr(args, "executor", "local") == "local":
         if given:
             named = ", ".join(
                 f"`{option} {value:g}`" if isinstance(value, float) else f"`{option} {value}`"
@@ -388,9 +388,9 @@ def _ray_options(args: argparse.Namespace) -> RayOptions | None:
         return None
     defaults = RayOptions()
     return RayOptions(
-        address=args.ray_address,
-        cpus_per_job=defaults.cpus_per_job if args.cpus_per_job is None else args.cpus_per_job,
-        gpus_per_job=defaults.gpus_per_job if args.gpus_per_job is None else args.gpus_per_job,
+        address=given.get("--ray-address"),
+        cpus_per_job=given.get("--cpus-per-job", defaults.cpus_per_job),
+        gpus_per_job=given.get("--gpus-per-job", defaults.gpus_per_job),
     )
 
 
