@@ -168,7 +168,8 @@ FLAGS: dict[str, Flag] = {
     "seeds": Flag.of("--seeds", nargs="+", type=int, default=(DEFAULT_SEED,), help="default: %(default)s"),
     "backbone": Flag.of("--backbone", default="compact", help="TimesCLIP backbone: compact, tiny, hub id, directory"),
     "scale": Flag.of("--scale", choices=("official", "tiny"), default="official", help="tiny: models for smoke tests"),
-    "threads": Flag.of("--threads", type=positive_int, help="torch threads while a job runs (default: %(default)s)"),
+    "threads": Flag.of("--threads", type=positive_int, help="torch threads per job (default: %(default)s; None: "
+                       "as the process has them)"),
     "keep_going": Flag.of("--keep-going", action="store_true", help="log failing jobs and continue"),
     "dry_run": Flag.of("--dry-run", action="store_true", help="list the jobs and whether they are finished"),
     "report_only": Flag.of("--report-only", action="store_true", help="only rewrite the report from finished jobs"),
