@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "benchmarks.studies.budget:BudgetStudy",
     "benchmarks.studies.transfer:TransferStudy",
     "benchmarks.studies.regression:RegressionStudy",
+    "benchmarks.studies.tune:TuneStudy",
     "benchmarks.commands.quickstart:Quickstart",
     "benchmarks.commands.speed:Speed",
     "benchmarks.commands.export:Export",

@@ -404,7 +404,7 @@ def model_config(
         renamed = f" (it is `{RENAMED_MODELS[name]}` now)" if name in RENAMED_MODELS else ""
         raise ValueError(f"Unknown model `{name}`{renamed}; choose from {list(MODEL_NAMES)}.")
     if name in TUNED_MODELS:
-        from benchmarks.tune import TUNED_SUFFIX, tuned_config
+        from benchmarks.studies.tune import TUNED_SUFFIX, tuned_config
 
         base = model_config(
             name.removesuffix(TUNED_SUFFIX), dataset, horizon, scale=scale, backbone=backbone, pretrained=pretrained

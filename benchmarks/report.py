@@ -113,10 +113,11 @@ def write_report_text(path: Path, text: str) -> Path:
     return path
 
 
-def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """CSV of ``rows`` (columns: ``columns``, else the first row's keys); ``None`` is written empty."""
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, line_end: str = "\r\n") -> str:
+    """CSV of ``rows`` (columns: ``columns``, else the first row's keys); ``None`` is written empty. Lines end in
+    ``line_end`` (the csv module's ``\\r\\n`` by default, as the committed tables have them)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns or rows[0]))
+    writer = csv.DictWriter(buffer, fieldnames=list(columns or rows[0]), lineterminator=line_end)
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
     return buffer.getvalue()

@@ -379,7 +379,7 @@ def _ray_options(args: argparse.Namespace) -> RayOptions | None:
         "--gpus-per-job": getattr(args, "gpus_per_job", None),
     }
     given = {option: value for option, value in given.items() if value is not None}
-    if getattr(args, "executor", "local") == "local":
+    if getattr(args, "executor", "ray") == "local":  # a study without --executor (tune) works on Ray
         if given:
             named = ", ".join(
                 f"`{option} {value:g}`" if isinstance(value, float) else f"`{option} {value}`"

@@ -3,7 +3,6 @@ is interrupted, resumes, and ends with the configuration an uninterrupted search
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -18,8 +17,10 @@ import pytest
 ray = pytest.importorskip("ray", reason="the `benchmark` extra (Ray Tune) is needed")
 pytest.importorskip("optuna", reason="the `benchmark` extra (Optuna) is needed")
 
-from benchmarks import tune  # noqa: E402 -- after the skips
+from benchmarks.cli import build_parser, main  # noqa: E402 -- after the skips
 from benchmarks.models import model_config  # noqa: E402
+from benchmarks.studies import tune  # noqa: E402
+from benchmarks.study import StudyOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,22 +63,33 @@ def test_unknown_models_and_parameters_are_refused():
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("options", "message"),
     [
-        ({"num_samples": 0}, r"`--num-samples` must be a positive integer, got `0`"),
-        ({"reduction_factor": 1}, r"`--reduction-factor` must be at least 2, got `1`"),
-        ({"grace_epochs": 5, "max_epochs": 3}, r"`--grace-epochs 5` is more than `--max-epochs 3`"),
-        ({"model": "arima"}, r"Model `arima` has no search space"),
+        (["--num-samples", "0"], r"`--num-samples` must be a positive integer, got `0`"),
+        (["--reduction-factor", "1"], r"`--reduction-factor` must be at least 2, got `1`"),
+        (["--grace-epochs", "5", "--max-epochs", "3"], r"`--grace-epochs 5` is more than `--max-epochs 3`"),
+        (["--model", "arima"], r"Model `arima` has no search space"),
     ],
 )
-def test_bad_arguments_name_the_option_and_value(change, message):
-    parser = argparse.ArgumentParser()
-    tune.add_arguments(parser)
-    args = parser.parse_args(["--model", "timesclip", "--datasets", "ETTh1"])
-    for key, value in change.items():
-        setattr(args, key, value)
+def test_bad_arguments_name_the_option_and_value(options, message):
+    argv = ["tune", "--model", "timesclip", "--datasets", "ETTh1", *options]
+    args = build_parser().parse_args(argv)
     with pytest.raises(ValueError, match=message):
-        tune.parse(args)
+        tune.TuneStudy.from_args(args).searches(StudyOptions.from_args(args, argv))
+
+
+def test_searches_take_the_shared_options(tmp_path, capsys):
+    argv = ["tune", "--model", "nlinear", "--datasets", "etth1", "exchange_rate", "--max-epochs", "4"]
+    argv += ["--max-samples-per-ts", "256", "--scale", "tiny", "--output", str(tmp_path)]
+    args = build_parser().parse_args(argv)
+    searches = tune.TuneStudy.from_args(args).searches(StudyOptions.from_args(args, argv))
+    assert [s.name for s in searches] == ["nlinear_ETTh1_h96_l96", "nlinear_exchange_rate_h96_l96"]
+    assert {(s.max_epochs, s.max_samples_per_ts, s.scale, s.backbone) for s in searches} == {(4, 256, "tiny", "tiny")}
+    assert main([*argv, "--dry-run"]) == 0  # the searches, not run
+    assert capsys.readouterr().out.splitlines() == [
+        "todo  nlinear_ETTh1_h96_l96  20 trials, <= 4 epochs",
+        "todo  nlinear_exchange_rate_h96_l96  20 trials, <= 4 epochs",
+    ]
 
 
 def _record(directory: Path, model: str, dataset: str, horizon: int, params: dict) -> None:
@@ -168,6 +180,10 @@ def test_an_interrupted_search_resumes_and_finds_what_an_uninterrupted_one_finds
     assert _finished_trials(resumed) < 2, "the interruption came too late to test anything"
     again = subprocess.run(_command(ili_dir, resumed), env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
+
+    # the study's report, beside the searches: each search's best configuration
+    report = (resumed / "tuning.md").read_text()
+    assert "| timesclip | national_illness | 24 | 96 |" in report
 
     params, loss, trials = _best(resumed)
     expected_params, expected_loss, expected_trials = _best(reference)

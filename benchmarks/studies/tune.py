@@ -17,14 +17,15 @@ Everything lands under ``OUTPUT/<model>_<dataset>_h<H>_l<L>/``:
   search where it stopped: finished trials are kept, unfinished ones restart, the searcher keeps its history.
 
 Trials run on a local Ray instance by default, or on a cluster (``--ray-address``), each reserving
-``--cpus-per-trial`` CPUs (its torch threads) and ``--gpus-per-trial`` GPUs.
+``--cpus-per-trial`` CPUs (its torch threads) and ``--gpus-per-trial`` GPUs. ``--max-epochs`` is ASHA's ``max_t``
+(default 10), ``--max-samples-per-ts`` the windows of each epoch. Trials are no benchmark jobs: the study runs its
+searches itself (:meth:`TuneStudy.run`), and its report, ``OUTPUT/tuning.csv`` and ``.md``, lists every search's
+best configuration (``--dry-run`` lists the searches, ``--report-only`` rewrites the report).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 import math
@@ -35,12 +36,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchmarks.models import ModelConfig, TrainingCaps, model_config
+from benchmarks.report import csv_text
+from benchmarks.study import RESULTS_DIR, Study, StudyOptions, dataset_name, positive_int
 from darts_timesclip._io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
 #: Where searches are written, and where ``<model>-tuned`` configurations are read from.
-DEFAULT_TUNE_DIR = Path(__file__).resolve().parent / "results" / "tune"
+DEFAULT_TUNE_DIR = RESULTS_DIR / "tune"
 
 #: The suffix of a model name that ``run`` resolves to the base model with its searched configuration.
 TUNED_SUFFIX = "-tuned"
@@ -440,15 +443,6 @@ def _trial_rows(grid: Any, spec: SearchSpec) -> tuple[list[dict[str, Any]], list
     return trials, curves
 
 
-def _csv(rows: Sequence[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def write_records(grid: Any, spec: SearchSpec, directory: Path, command: str) -> Path:
     """Write ``trials.csv``, ``curves.csv`` and ``best.json`` for a finished (or interrupted) search."""
     from benchmarks.machine import describe_machine
@@ -486,8 +480,8 @@ def write_records(grid: Any, spec: SearchSpec, directory: Path, command: str) ->
         "command": command,
     }
     directory.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(directory / "trials.csv", _csv(trials))
-    write_text_atomic(directory / "curves.csv", _csv(curves))
+    write_text_atomic(directory / "trials.csv", csv_text(trials, line_end="\n") if trials else "")
+    write_text_atomic(directory / "curves.csv", csv_text(curves, line_end="\n") if curves else "")
     path = directory / "best.json"
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return path
@@ -527,92 +521,148 @@ def tuned_config(
 TUNED_PATIENCE = 3
 
 
-# ------------------------------------------------------------------------------------------------ command line
+# ------------------------------------------------------------------------------------------------ the study
 @dataclass(frozen=True)
-class TuneArguments:
-    """Parsed arguments of ``tune`` (see :func:`add_arguments`)."""
+class TuneStudy(Study):
+    """Hyperparameter search on the validation split (Ray Tune); `run --models <model>-tuned` trains its best."""
 
-    searches: tuple[SearchSpec, ...]
-    resources: TrialResources
-    output: Path
-    data_dir: Path | None
+    name = "tune"
+    flags = (
+        "data_dir", "output", "results", "backbone", "scale", "max_epochs", "max_samples_per_ts", "ray_address",
+        "accelerator", "dry_run", "report_only", "no_report", "verbose",
+    )  # fmt: skip
+    defaults = {"max_epochs": 10, "results": None}  # the report beside the searches
+    output_name = "tune"
+    report_stem = "tuning"
 
+    model: str = ""
+    datasets: tuple[str, ...] = ()
+    horizon: int = REFERENCE_HORIZON
+    lookback: int = 96
+    num_samples: int = 20
+    grace_epochs: int = 1
+    reduction_factor: int = 3
+    seed: int = 2021
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``tune`` sub-command's arguments."""
-    from benchmarks.registry import DATA_DIR_ENV
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", required=True, help=f"a model with a search space: {', '.join(SEARCH_SPACES)}")
+        parser.add_argument("--datasets", nargs="+", type=dataset_name, required=True, help="one search each")
+        parser.add_argument("--horizon", type=int, default=cls.horizon, help="default: %(default)s")
+        parser.add_argument("--lookback", type=int, default=cls.lookback, help="default: %(default)s")
+        parser.add_argument("--num-samples", type=int, default=cls.num_samples, help="trials per search")
+        parser.add_argument("--grace-epochs", type=int, default=cls.grace_epochs, help="ASHA's first rung")
+        parser.add_argument("--reduction-factor", type=int, default=cls.reduction_factor, help="ASHA's factor")
+        parser.add_argument("--seed", type=int, default=cls.seed, help="searcher and training seed")
+        parser.add_argument("--cpus-per-trial", type=float, default=cls.cpus_per_trial, help="CPUs (torch threads)")
+        parser.add_argument("--gpus-per-trial", type=float, default=cls.gpus_per_trial, help="fractions share a GPU")
+        parser.add_argument("--max-concurrent", type=positive_int, help="trials at once (default: as CPUs hold)")
 
-    parser.add_argument("--model", required=True, help=f"a model with a search space: {', '.join(SEARCH_SPACES)}")
-    parser.add_argument("--datasets", nargs="+", required=True, help="registry names (one search each)")
-    parser.add_argument("--horizon", type=int, default=REFERENCE_HORIZON, help="default: %(default)s")
-    parser.add_argument("--lookback", type=int, default=96, help="default: %(default)s")
-    parser.add_argument("--num-samples", type=int, default=20, help="trials per search (default: %(default)s)")
-    parser.add_argument("--max-epochs", type=int, default=10, help="ASHA's max_t in epochs (default: %(default)s)")
-    parser.add_argument("--grace-epochs", type=int, default=1, help="ASHA's first rung (default: %(default)s)")
-    parser.add_argument("--reduction-factor", type=int, default=3, help="ASHA's factor (default: %(default)s)")
-    parser.add_argument("--max-samples-per-ts", type=int, help="windows per epoch and split (default: all)")
-    parser.add_argument("--seed", type=int, default=2021, help="searcher and training seed (default: %(default)s)")
-    parser.add_argument("--backbone", default="compact", help="TimesCLIP backbone (random weights)")
-    parser.add_argument("--scale", choices=("official", "tiny"), default="official", help="tiny: smoke tests")
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs (torch threads) per trial")
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (fractions share one)")
-    parser.add_argument("--max-concurrent", type=int, help="trials at once (default: as many as the CPUs hold)")
-    parser.add_argument("--ray-address", help="join this Ray cluster (auto, HOST:PORT) instead of a local instance")
-    parser.add_argument("--accelerator", default="auto", help="Lightning accelerator (default: auto)")
-    parser.add_argument("--data-dir", type=Path, help=f"dataset directory (default: ${DATA_DIR_ENV})")
-    parser.add_argument("--output", type=Path, default=DEFAULT_TUNE_DIR, help="default: benchmarks/results/tune")
+    def searches(self, options: StudyOptions) -> tuple[SearchSpec, ...]:
+        """One search per dataset.
 
-
-def parse(args: argparse.Namespace) -> TuneArguments:
-    """Turn ``tune``'s arguments into searches.
-
-    Raises
-    ------
-    ValueError
-        For a model without a search space or a value out of range.
-    """
-    from benchmarks.registry import resolve_names
-
-    search_space(args.model)
-    for name in ("horizon", "lookback", "num_samples", "max_epochs", "grace_epochs"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"`--{name.replace('_', '-')}` must be a positive integer, got `{getattr(args, name)}`.")
-    if args.reduction_factor < 2:
-        raise ValueError(f"`--reduction-factor` must be at least 2, got `{args.reduction_factor}`.")
-    if args.grace_epochs > args.max_epochs:
-        raise ValueError(f"`--grace-epochs {args.grace_epochs}` is more than `--max-epochs {args.max_epochs}`.")
-    searches = tuple(
-        SearchSpec(
-            model=args.model,
-            dataset=dataset,
-            horizon=args.horizon,
-            lookback=args.lookback,
-            num_samples=args.num_samples,
-            max_epochs=args.max_epochs,
-            grace_epochs=args.grace_epochs,
-            reduction_factor=args.reduction_factor,
-            max_samples_per_ts=args.max_samples_per_ts,
-            seed=args.seed,
-            backbone="tiny" if args.scale == "tiny" else args.backbone,
-            scale=args.scale,
+        Raises
+        ------
+        ValueError
+            For a model without a search space or a value out of range (naming the option and the value).
+        """
+        search_space(self.model)
+        max_epochs = options.caps.max_epochs if options.caps is not None and options.caps.max_epochs else 10
+        for name in ("horizon", "lookback", "num_samples", "grace_epochs"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"`--{name.replace('_', '-')}` must be a positive integer, got `{value}`.")
+        if self.reduction_factor < 2:
+            raise ValueError(f"`--reduction-factor` must be at least 2, got `{self.reduction_factor}`.")
+        if self.grace_epochs > max_epochs:
+            raise ValueError(f"`--grace-epochs {self.grace_epochs}` is more than `--max-epochs {max_epochs}`.")
+        return tuple(
+            SearchSpec(
+                model=self.model,
+                dataset=dataset,
+                horizon=self.horizon,
+                lookback=self.lookback,
+                num_samples=self.num_samples,
+                max_epochs=max_epochs,
+                grace_epochs=self.grace_epochs,
+                reduction_factor=self.reduction_factor,
+                max_samples_per_ts=None if options.caps is None else options.caps.max_samples_per_ts,
+                seed=self.seed,
+                backbone=options.timesclip_backbone(),
+                scale=options.scale or "official",
+            )
+            for dataset in self.datasets
         )
-        for dataset in resolve_names(args.datasets)
-    )
-    resources = TrialResources(
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
-        max_concurrent=args.max_concurrent,
-        ray_address=args.ray_address,
-        accelerator=args.accelerator,
-    )
-    return TuneArguments(searches=searches, resources=resources, output=args.output, data_dir=args.data_dir)
 
+    def resources(self, options: StudyOptions) -> TrialResources:
+        """Where the trials run."""
+        return TrialResources(
+            cpus_per_trial=self.cpus_per_trial,
+            gpus_per_trial=self.gpus_per_trial,
+            max_concurrent=self.max_concurrent,
+            ray_address=None if options.ray is None else options.ray.address,
+            accelerator=options.accelerator,
+        )
 
-def main(args: argparse.Namespace, command: str) -> int:
-    """Run every search of ``tune``'s arguments (each resumes if interrupted); print where the best went."""
-    parsed = parse(args)
-    for spec in parsed.searches:
-        path = run_search(spec, parsed.output, parsed.data_dir, parsed.resources, command)
-        record = json.loads(path.read_text(encoding="utf-8"))
-        print(f"{spec.name}: best val_loss {record['val_loss']:.4f} at epoch {record['best_epoch']}: {path}")
-    return 0
+    def jobs(self, options: StudyOptions) -> list[Any]:
+        """None: a search's trials are Ray Tune's, run by :meth:`run`."""
+        return []
+
+    def run(self, options: StudyOptions) -> int:
+        """Run (or resume) every search, print where its best configuration went, then write the report."""
+        searches = self.searches(options)
+        if options.dry_run:
+            for spec in searches:
+                done = "done" if (options.output / spec.name / "best.json").is_file() else "todo"
+                print(f"{done}  {spec.name}  {spec.num_samples} trials, <= {spec.max_epochs} epochs")
+            return 0
+        if not options.report_only:
+            for spec in searches:
+                path = run_search(spec, options.output, options.data_dir, self.resources(options), options.command)
+                record = json.loads(path.read_text(encoding="utf-8"))
+                print(f"{spec.name}: best val_loss {record['val_loss']:.4f} at epoch {record['best_epoch']}: {path}")
+        if options.report or options.report_only:
+            print("wrote " + ", ".join(str(f) for f in self.report(options)))
+        return 0
+
+    def records(self, options: StudyOptions) -> list[dict[str, Any]]:
+        """Every search's ``best.json`` under ``options.output``."""
+        paths = sorted(options.output.glob("*/best.json"))
+        return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+
+    def table(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One row per search: the task, its best validation loss and epoch, its trials, the configuration."""
+        return [
+            {
+                **{key: record[key] for key in ("model", "dataset", "horizon", "lookback", "val_loss", "best_epoch")},
+                "trials": record["trials"],
+                "trial_epochs": record["trial_epochs"],
+                "params": json.dumps(record["params"], sort_keys=True),
+                "command": record.get("command", ""),
+            }
+            for record in records
+        ]
+
+    def markdown(
+        self, rows: Sequence[dict[str, Any]], commands: Sequence[str] = (), options: StudyOptions | None = None
+    ) -> str:
+        """The best configuration of each search (validation loss: the forecast loss on the scaled validation
+        split)."""
+        lines = [
+            "# Hyperparameter searches",
+            "",
+            "Best configuration of each search (Optuna TPE, ASHA), by the lowest validation loss of any epoch of any "
+            f"trial; `run --models <model>{TUNED_SUFFIX}` trains with it. The test split never reaches a trial.",
+            "",
+            "| model | dataset | H | L | val loss | epoch | trials | configuration |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['model']} | {r['dataset']} | {r['horizon']} | {r['lookback']} | {r['val_loss']:.4f} | "
+            f"{r['best_epoch']} | {r['trials']} | `{r['params']}` |"
+            for r in rows
+        ]
+        return "\n".join([*lines, ""])
