@@ -379,7 +379,8 @@ def _ray_options(args: argparse.Namespace) -> RayOptions | None:
         "--gpus-per-job": getattr(args, "gpus_per_job", None),
     }
     given = {option: value for option, value in given.items() if value is not None}
-    if getattr(args, "executor", "ray") == "local":  # a study without --executor (tune) works on Ray
+    executor = getattr(args, "executor", "ray" if given else "local")  # without --executor: Ray if given an address
+    if executor == "local":
         if given:
             named = ", ".join(
                 f"`{option} {value:g}`" if isinstance(value, float) else f"`{option} {value}`"
@@ -455,7 +456,7 @@ class Study(Command, ABC):
 
     @classmethod
     def trains(cls, args: argparse.Namespace) -> bool:
-        return not (args.dry_run or args.report_only)
+        return not (getattr(args, "dry_run", False) or getattr(args, "report_only", False))
 
     @classmethod
     def invoke(cls, args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -500,7 +501,8 @@ class Study(Command, ABC):
         out = []
         for record in load_results(options.output):
             if "study" not in record:
-                study, *values = str(record.get("tier", "")).split(":") if ":" in record.get("tier", "") else ["run"]
+                tier = str(record.get("tier") or "")
+                study, *values = tier.split(":") if ":" in tier else ["run"]
                 record = {**record, "study": study, "coordinates": dict(zip(self.coordinates, values))}
             if self.owns(record):
                 out.append(record)
