@@ -23,7 +23,7 @@ from benchmarks.models import TrainingCaps, model_config
 from benchmarks.protocol import score_test_windows
 from benchmarks.report import write_study_files
 from benchmarks.runner import Job, load_results, run_job
-from benchmarks.study import FLAGS, Study, StudyOptions
+from benchmarks.study import FLAGS, SWEEP_FLAGS, Study, StudyOptions
 from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 BENCHMARKS = Path(cli.__file__).resolve().parent
@@ -43,9 +43,11 @@ def test_every_shared_flag_is_declared_once():
                 if f'"{option}"' in line and re.search(r"add_argument\(|Flag\.of\(", line)
             ]
             assert declared == ["study.py"], option
-    # and every study takes them: --dry-run, --keep-going, --report-only, the executor, the seeds, the threads
+    # and every sweep takes them: --dry-run, --keep-going, --report-only, the executor, the seeds, the threads
     parser = build_parser()
-    for study in (c for c in command_classes() if issubclass(c, Study)):
+    sweeps = [c for c in command_classes() if issubclass(c, Study) and set(SWEEP_FLAGS) <= set(c.flags)]
+    assert {c.name for c in sweeps} == {"run", "ablate", "budget", "transfer", "regression"}  # tune: trials
+    for study in sweeps:
         args = parser.parse_args([study.name, "--dry-run", "--keep-going", "--seeds", "1", "--threads", "2", "-v"])
         assert (args.dry_run, args.keep_going, args.seeds, args.threads, args.verbose) == (True, True, [1], 2, True)
         assert args.executor == "local" and args.data_dir is None, study.name
