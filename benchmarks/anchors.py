@@ -1,4 +1,4 @@
-"""Published numbers to print beside ours (copied from ``../shared/ANCHORS.md`` (next to the repository)).
+"""Published numbers to print beside ours (copied from ``../shared/ANCHORS.md``, next to the repository).
 
 MSE / MAE on the standardised scale (train-split StandardScaler), stride-1 test windows,
 Time-Series-Library splits. Keys use the suite's registry dataset names and model names.

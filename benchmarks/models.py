@@ -1,6 +1,6 @@
 """Model configurations and factories; every model's hyperparameters live here and only here.
 
-Baselines use the authors' scripts (see ``../shared/ANCHORS.md`` (next to the repository)):
+Baselines use the authors' scripts (see ``../shared/ANCHORS.md``, next to the repository):
 
 - NLinear: LTSF-Linear ``scripts/EXP-LongForecasting/Linear/*.sh`` (one linear layer shared by all
   channels, i.e. ``individual=False`` = Darts ``shared_weights=True``; Adam; 10 epochs, patience 3,
@@ -668,6 +668,8 @@ def build_model(
     }
     if caps.max_steps is not None:
         trainer_kwargs["max_steps"] = caps.max_steps
+    if config.family == "external":  # its factory chose its epochs, optimiser and schedule
+        return build_external(config.architecture["factory"], lookback, horizon, seed, trainer_kwargs)
     optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     common: dict[str, Any] = {
         "input_chunk_length": lookback,
@@ -680,8 +682,6 @@ def build_model(
         "random_state": seed,
         "pl_trainer_kwargs": trainer_kwargs,
     }
-    if config.family == "external":
-        return build_external(config.architecture["factory"], lookback, horizon, seed, trainer_kwargs)
     arch = dict(config.architecture)
     steps_per_epoch = math.ceil(n_train_windows / config.batch_size)
     if config.family == "timesclip":
@@ -741,8 +741,8 @@ def build_external(
     Raises
     ------
     ValueError
-        If the factory returns something else, a model of another input or output length, or a torch model without
-        the trainer arguments it was given.
+        If the factory returns something else than a global model, or a torch model of another input length or
+        without the trainer arguments it was given.
     """
     from darts.models.forecasting.forecasting_model import GlobalForecastingModel
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
@@ -750,12 +750,7 @@ def build_external(
     from benchmarks.study import load_object
 
     factory = load_object(target, what="model factory")
-    offered = {
-        "input_chunk_length": lookback,
-        "output_chunk_length": horizon,
-        "random_state": seed,
-        "pl_trainer_kwargs": trainer_kwargs,
-    }
+    offered = dict(zip(FACTORY_ARGUMENTS, (lookback, horizon, seed, trainer_kwargs)))
     parameters = inspect.signature(factory).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     model = factory(**{k: v for k, v in offered.items() if takes_all or k in parameters})
