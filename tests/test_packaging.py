@@ -1,28 +1,24 @@
 """The wheel: every module of the source tree under its package name, the typing marker, one version, the script.
 
-The wheel is built from a copy of the files a build reads (a ``build/`` folder left in the tree by an earlier build
-could otherwise add modules that no longer exist). Installing the wheel into a fresh environment and using it there
-is the CI step ``scripts/check_slim_install.py``.
+The wheel is built as CI builds it (``scripts/check_slim_install.py``, which then installs it into a fresh
+environment with the ``serve`` extra alone and uses it there).
 """
 
 from __future__ import annotations
 
 import configparser
 import email
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 import darts_timesclip
+from scripts.check_slim_install import BUILD_INPUTS, build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 #: source folder -> the package it is installed as
 PACKAGE_FOLDERS = {"darts_timesclip": "darts_timesclip", "adapters": "darts_timesclip.adapters"}
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md", *PACKAGE_FOLDERS)
 
 
 def source_modules() -> set[str]:
@@ -38,19 +34,7 @@ def source_modules() -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    source = tmp_path_factory.mktemp("source")
-    for name in BUILD_INPUTS:
-        if not (ROOT / name).exists():
-            continue
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(ROOT / name, source / name)
-    out = tmp_path_factory.mktemp("dist")
-    command = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q"]
-    subprocess.run([*command, "-w", str(out)], check=True, capture_output=True, text=True, timeout=300)
-    (built,) = out.glob("*.whl")
-    return built
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 def test_source_modules_are_those_of_the_tree():
@@ -60,6 +44,7 @@ def test_source_modules_are_those_of_the_tree():
     assert "darts_timesclip/adapters/pytorch_forecasting.py" in expected
     assert not any(p.startswith(("adapters/", "tests/", "benchmarks/")) for p in expected)
     assert (ROOT / "darts_timesclip" / "py.typed").is_file()
+    assert set(PACKAGE_FOLDERS) <= set(BUILD_INPUTS)  # the build reads every package folder
 
 
 def test_the_wheel_holds_every_module_of_the_tree_and_nothing_else(wheel):
