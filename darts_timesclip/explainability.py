@@ -81,7 +81,7 @@ class TimesCLIPExplainer:
     ) -> None:
         if not isinstance(model, TimesCLIPModel):
             raise ValueError(f"`model` must be a TimesCLIPModel, got {type(model).__name__}.")
-        if not model._fit_called:
+        if not model.is_fitted:
             raise ValueError("`model` must be fitted before it can be explained; call `model.fit(...)` first.")
         if not model.config.use_variate_selection:
             raise ValueError(
@@ -123,7 +123,7 @@ class TimesCLIPExplainer:
             )
         many = not isinstance(series, TimeSeries)
         series_list, covariate_list = as_series_list(series), as_series_list(covariates)
-        n_target, n_cov = self.model._trained_components()
+        n_target, n_cov = self.model.trained_component_counts
         check_finite(series, "foreground_series")
         check_finite(covariates, "foreground_past_covariates")
         check_components(series, "foreground_series", n_target)

@@ -278,7 +278,7 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
                 "`encoder` is a TimesCLIPModel without trained weights; call its `fit()` first (or load a fitted one; "
                 "a deep copy or a pickle of a Darts model leaves its weights behind)."
             )
-        n_target, n_cov = self.encoder._trained_components()
+        n_target, n_cov = self.encoder.trained_component_counts
         n_variates = n_target + (n_cov or 0)
         return copy.deepcopy(self.encoder.model.network).float(), n_variates, "the encoder was trained on"
 
