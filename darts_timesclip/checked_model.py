@@ -62,13 +62,27 @@ class CheckedInputsMixin:
         trainer_kwargs = {"enable_model_summary": False, **(darts_params.get("pl_trainer_kwargs") or {})}
         return {**darts_params, "pl_trainer_kwargs": trainer_kwargs}
 
-    # ------------------------------------------------------------------ input checks Darts does not make
-    def _trained_components(self) -> tuple[int | None, int | None]:
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model has trained weights: it was fitted, or loaded (or given weights) after a fit."""
+        # Darts keeps this in a private attribute and offers no public accessor (0.48); this is the package's one
+        # read of it, and `tests/test_darts_api.py` fails where Darts renames it or stops setting it at fit / load.
+        return bool(self._fit_called)
+
+    @property
+    def trained_component_counts(self) -> tuple[int | None, int | None]:
+        """Target and past-covariate components of the training series: ``(n_targets, n_past_covariates)``.
+
+        ``n_past_covariates`` is ``None`` for a model trained without past covariates; both are ``None`` before
+        the model has seen training data.
+        """
         sample = self.train_sample
         if sample is None:
             return None, None
         cov = sample.past_covariates
         return sample.past_target.shape[1], (cov.shape[1] if cov is not None else None)
+
+    # ------------------------------------------------------------------ input checks Darts does not make
 
     def _check_inputs(
         self,
@@ -82,7 +96,7 @@ class CheckedInputsMixin:
         check_finite(past_covariates, "past_covariates")
         check_min_length(series, "series", min_length, why)
         if check_trained:
-            n_target, n_cov = self._trained_components()
+            n_target, n_cov = self.trained_component_counts
             check_components(series, "series", n_target)
             check_components(past_covariates, "past_covariates", n_cov)
 
@@ -128,7 +142,7 @@ class CheckedInputsMixin:
         self, train_dataset: Any, val_dataset: Any | None = None, *args: Any, **kwargs: Any
     ) -> CheckedInputsMixin:
         """See :meth:`TorchForecastingModel.fit_from_dataset`. Rejects NaN / inf and mismatched component counts."""
-        expected = self._trained_components()
+        expected = self.trained_component_counts
         check_training_dataset(train_dataset, "train_dataset", expected)
         check_training_dataset(val_dataset, "val_dataset", expected)
         self._prepare_for_dataset(train_dataset)
@@ -150,7 +164,7 @@ class CheckedInputsMixin:
 
     def predict_from_dataset(self, n: int, dataset: Any, *args: Any, **kwargs: Any) -> Sequence[TimeSeries]:
         """See :meth:`TorchForecastingModel.predict_from_dataset`. Rejects NaN / inf and mismatched datasets."""
-        check_inference_dataset(dataset, "dataset", self._trained_components(), self.input_chunk_length)
+        check_inference_dataset(dataset, "dataset", self.trained_component_counts, self.input_chunk_length)
         with quiet_lightning():
             return super().predict_from_dataset(n, dataset, *args, **kwargs)
 

@@ -18,9 +18,7 @@ from darts import TimeSeries
 from darts.explainability.explainability_result import ComponentBasedExplainabilityResult
 
 from darts_timesclip.model import TimesCLIPModel
-from darts_timesclip.network.chart_rendering import minmax_scale, variate_colours
-from darts_timesclip.network.image_encodings import IMAGE_ENCODINGS, encode_images, period_from_freq
-from darts_timesclip.network.normalization import instance_normalize
+from darts_timesclip.network.image_encodings import IMAGE_ENCODINGS, period_from_freq, window_images
 from darts_timesclip.validation import as_series_list, check_components, check_finite, check_min_length
 
 
@@ -81,7 +79,7 @@ class TimesCLIPExplainer:
     ) -> None:
         if not isinstance(model, TimesCLIPModel):
             raise ValueError(f"`model` must be a TimesCLIPModel, got {type(model).__name__}.")
-        if not model._fit_called:
+        if not model.is_fitted:
             raise ValueError("`model` must be fitted before it can be explained; call `model.fit(...)` first.")
         if not model.config.use_variate_selection:
             raise ValueError(
@@ -123,7 +121,7 @@ class TimesCLIPExplainer:
             )
         many = not isinstance(series, TimeSeries)
         series_list, covariate_list = as_series_list(series), as_series_list(covariates)
-        n_target, n_cov = self.model._trained_components()
+        n_target, n_cov = self.model.trained_component_counts
         check_finite(series, "foreground_series")
         check_finite(covariates, "foreground_past_covariates")
         check_components(series, "foreground_series", n_target)
@@ -167,12 +165,7 @@ class TimesCLIPExplainer:
                 out = network(x, return_attention=True)
                 seen = {}
                 if network.vision is not None:
-                    x_norm, _ = instance_normalize(x)
-                    rows = minmax_scale(x_norm[0].T)
-                    colours = variate_colours(len(names), device, dtype)
-                    pixels = encode_images(
-                        rows, colours, network.vision.image_size, network.vision.encoding, network.vision.period
-                    )
+                    pixels = network.vision.images(x)[0]  # [V, 3, S, S]
                     seen = {name: pixels[v].float().cpu().numpy() for v, name in enumerate(names)}
         finally:
             network.train(was_training)
@@ -222,15 +215,13 @@ class TimesCLIPExplainer:
         period = period or self.model.config.period or period_from_freq(series.freq) or max(2, length // 4)
         names = list(series.components)[:max_variates]
         window = torch.as_tensor(series.values(copy=False)[-length:, : len(names)], dtype=torch.float64)
-        rows = minmax_scale(instance_normalize(window.unsqueeze(0))[0][0].T)
         size = int(self.model.config.vision_config["image_size"])
         size = max(size, 64)  # tiny presets: draw the figures at a readable size
-        colours = variate_colours(len(names), dtype=rows.dtype)
         fig, axes = plt.subplots(
             len(names), len(encodings), figsize=(1.9 * len(encodings), 1.9 * len(names)), squeeze=False
         )
         for c, encoding in enumerate(encodings):
-            pixels = encode_images(rows, colours, size, encoding, period).permute(0, 2, 3, 1).numpy()
+            pixels = window_images(window.unsqueeze(0), size, encoding, period)[0].permute(0, 2, 3, 1).numpy()
             for v, name in enumerate(names):
                 ax = axes[v][c]
                 ax.imshow(pixels[v])

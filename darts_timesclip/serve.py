@@ -126,7 +126,7 @@ class ForecastService:
     """
 
     def __init__(self, model: Any, limits: ServiceLimits | None = None) -> None:
-        if not getattr(model, "_fit_called", False):
+        if not getattr(model, "is_fitted", False):
             raise ValueError("The service needs a fitted model; `fit()` (or `load()` a saved one) first.")
         self.model = model
         limits = limits or ServiceLimits()
@@ -135,7 +135,7 @@ class ForecastService:
         self.limits = limits
         self.lock = threading.Lock()
         self.dtype = next(model.model.parameters()).dtype
-        n_targets, n_covariates = model._trained_components()
+        n_targets, n_covariates = model.trained_component_counts
         self.n_targets, self.n_covariates = n_targets, n_covariates
         self.components = getattr(model, "target_components", None) or [f"c{i}" for i in range(n_targets)]
         covs = getattr(model, "past_covariate_components", None)

@@ -40,6 +40,24 @@ def test_attention_covers_every_variates_numbers_and_image(fitted_with_covariate
     assert set(result.images) == {"c0", "c1", "temp"} and result.images["c0"].shape == (3, 32, 32)
 
 
+def test_the_images_shown_are_those_the_vision_tower_saw(fitted_with_covariates):
+    model, series, covariates = fitted_with_covariates
+    vision = model.model.network.vision
+    seen = []
+    hook = vision.clip.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["pixel_values"]), with_kwargs=True)
+    vision.cache.clear()  # the tower encodes (and the hook sees) every chart of the window
+    try:
+        result = TimesCLIPExplainer(model, series, covariates).explain()
+    finally:
+        hook.remove()
+    pixels = (torch.cat(seen) * vision.pixel_std + vision.pixel_mean).numpy()  # back to [0, 1]
+    for v, name in enumerate(["c0", "c1", "temp"]):
+        np.testing.assert_allclose(result.images[name], pixels[v], atol=1e-6)
+    window = np.concatenate([series.values()[-24:], covariates.values()[-24:]], axis=1)
+    expected = vision.images(torch.as_tensor(window[None], dtype=torch.float32))[0, 2].numpy()
+    np.testing.assert_array_equal(result.images["temp"], expected)
+
+
 def test_explicit_attention_path_gives_the_same_forecast(fitted_with_covariates):
     model, _, _ = fitted_with_covariates
     network = model.model.network.eval()

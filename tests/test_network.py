@@ -20,6 +20,7 @@ from darts_timesclip.network import (
     render_line_charts,
     render_line_charts_matplotlib,
     variate_colours,
+    window_images,
 )
 from darts_timesclip.network.heads import UncertaintyWeighting
 from darts_timesclip.network.image_encodings import (
@@ -218,6 +219,46 @@ def test_network_gradients_reach_trainable_parts_only():
     assert net.numeric.tokenizer.weight.grad is not None
     assert net.vision.projection.weight.grad is not None
     assert any(p.grad is not None for p in net.text_tower_parameters())
+
+
+# ------------------------------------------------------------------------------------------ chart pipeline
+def captured_pixels(vision) -> tuple[list[torch.Tensor], object]:
+    """Record the pixel values the CLIP vision model of ``vision`` receives (a forward pre-hook)."""
+    seen: list[torch.Tensor] = []
+    hook = vision.clip.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["pixel_values"]), with_kwargs=True)
+    return seen, hook
+
+
+def test_the_chart_pipeline_draws_what_the_vision_tower_sees():
+    net = tiny_network()
+    x = torch.randn(3, 32, 2).cumsum(dim=1) * torch.tensor([1.0, 100.0]) + torch.tensor([5.0, -300.0])
+    seen, hook = captured_pixels(net.vision)
+    with torch.no_grad():
+        net.encode(x)
+    hook.remove()
+    images = net.vision.images(x)  # [B, V, 3, S, S] in [0, 1]
+    assert images.shape == (3, 2, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
+    pixels = (images.flatten(0, 1) - net.vision.pixel_mean) / net.vision.pixel_std
+    assert torch.equal(torch.cat(seen), pixels)  # the same bits, sample-major, variate-minor
+    # by hand: each variate of each window instance-normalised, min-max scaled, drawn in the palette's colour v
+    normalised = instance_normalize(x)[0]
+    for b, v in np.ndindex(3, 2):
+        by_hand = render_line_charts(minmax_scale(normalised[b, :, v][None]), variate_colours(2)[v : v + 1], 32)
+        assert torch.equal(images[b, v], by_hand[0]), (b, v)
+    # min-max scaling makes the charts blind to each variate's level and scale
+    assert torch.allclose(window_images(3 * x - 7, 32), images, atol=1e-5)
+
+
+def test_explicit_colours_and_bad_colour_shapes():
+    x = torch.randn(2, 16, 3)
+    default = window_images(x, 24)
+    recoloured = window_images(x, 24, colour_index=torch.tensor([[2, 0, 1], [0, 1, 2]]))
+    assert torch.equal(recoloured[1], default[1])
+    rows = minmax_scale(instance_normalize(x)[0][0].T)  # window 0's variates
+    assert torch.equal(recoloured[0], render_line_charts(rows, variate_colours(3)[[2, 0, 1]], 24))
+    assert not torch.equal(recoloured[0], default[0])
+    with pytest.raises(ValueError, match=r"`colour_index` must have shape \[B, V\] = \[2, 3\], got \[3\]"):
+        window_images(x, 24, colour_index=torch.arange(3))
 
 
 # -------------------------------------------------------------------------------------------------- cache

@@ -195,3 +195,22 @@ def test_command_line(tmp_path, capsys):
     assert record["command"].startswith("python -m darts_timesclip.pretrain --output")
     assert pretrain_cli([*args[:2], "--data", str(tmp_path / "missing.csv")]) == 2
     assert "is neither a file nor a directory" in capsys.readouterr().err
+
+
+def test_pretraining_draws_the_charts_of_the_chart_pipeline():
+    from darts_timesclip.backbones import resolve_backbone
+    from darts_timesclip.pretraining import TimesCLIPPretrainer
+
+    spec = resolve_backbone("tiny")
+    torch.manual_seed(0)
+    model = TimesCLIPPretrainer(spec.vision_config, spec.text_config, patch_length=8, patch_stride=4, max_context=48)
+    windows = torch.randn(4, 48).cumsum(dim=1) * 50 + 1000
+    colour_index = torch.tensor([3, 0, 7, 12])
+    vision, seen = model.vision, []
+    hook = vision.clip.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["pixel_values"]), with_kwargs=True)
+    with torch.no_grad():
+        model(windows, colour_index)
+    hook.remove()
+    images = vision.images(windows[:, :, None], colour_index[:, None])[:, 0]  # one variate per window
+    assert torch.equal(torch.cat(seen), (images - vision.pixel_mean) / vision.pixel_std)
+    assert not torch.equal(images[3], vision.images(windows[3:, :, None])[0, 0])  # colour 12 is not colour 0

@@ -19,7 +19,7 @@ from darts_timesclip import TimesCLIPModel
 from darts_timesclip.regression import CROP_VARIATES, TimesCLIPRegressor, crop_seasons
 from tests._helpers import model_kwargs
 
-TINY = dict(backbone="tiny", patch_length=8, patch_stride=4)
+TINY = dict(encoder_params=dict(backbone="tiny", patch_length=8, patch_stride=4))
 
 
 def shape_task(n: int = 96, length: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -138,11 +138,11 @@ def test_save_load_and_pickle_give_identical_predictions(tmp_path, seasons, fore
 
 
 def test_sklearn_params_clone_and_model_selection(forecaster):
-    regressor = TimesCLIPRegressor(n_epochs=2, backbone="tiny", patch_length=8)
+    regressor = TimesCLIPRegressor(n_epochs=2, encoder_params={"backbone": "tiny", "patch_length": 8})
     params = regressor.get_params()
-    assert params["backbone"] == "tiny" and params["patch_length"] == 8 and params["n_epochs"] == 2
-    assert "backbone='tiny'" in repr(regressor)
-    regressor.set_params(patch_stride=4, hidden_size=8)
+    assert params["encoder_params"] == {"backbone": "tiny", "patch_length": 8} and params["n_epochs"] == 2
+    assert "encoder_params={'backbone': 'tiny', 'patch_length': 8}" in repr(regressor)
+    regressor.set_params(encoder_params={"backbone": "tiny", "patch_length": 8, "patch_stride": 4}, hidden_size=8)
     assert clone(regressor).get_params() == regressor.get_params()
     shared = clone(TimesCLIPRegressor(encoder=forecaster))
     assert shared.encoder is forecaster  # a deep copy would lose the Darts model's weights
@@ -165,17 +165,20 @@ def _bad_value(X: np.ndarray, value: float) -> np.ndarray:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda X, y: (_bad_value(X, np.nan), y), r"`X\[3\]` has a non-finite value \(nan\) in variate 1 at step 5"),
+        (
+            lambda X, y: (_bad_value(X, np.nan), y),
+            r"`X\[3\]` has a missing \(NaN\) or infinite value \(nan\) in variate 1 at step 5",
+        ),
         (
             lambda X, y: ([TimeSeries.from_values(x) for x in _bad_value(X, np.inf)], y),
-            r"`X\[3\]` has a non-finite value \(inf\) in variate 1 at step 5",
+            r"`X\[3\]` has a missing \(NaN\) or infinite value \(inf\) in variate 1 at step 5",
         ),
         (lambda X, y: (X, np.where(np.arange(len(y)) == 7, np.nan, y)), r"`y\[7\]` is not finite \(nan\)"),
         (lambda X, y: (X, y[:-1]), r"`X` has 16 samples but `y` has 15"),
         (lambda X, y: (list(X[:4]) + [np.zeros((400, 2))] + list(X[5:]), y), r"`X\[4\]` has 400 time steps; the "),
         (lambda X, y: (list(X[:2]) + [X[2, :5]] + list(X[3:]), y), r"`X\[2\]` has 5 time steps; .* at least 8"),
         (lambda X, y: (list(X[:1]) + [X[1, :, :1]] + list(X[2:]), y), r"`X\[1\]` has 1 variates, but `X\[0\]` has 2"),
-        (lambda X, y: (X[0], y), r"`X` as an array must have shape \[n_samples, length, n_variates\]"),
+        (lambda X, y: (X[0, :, 0], y), r"`X` as an array must have shape \[n_samples, length\] \(univariate"),
         (lambda X, y: (X, y[:, None, None]), r"`y` must have shape \[n_samples\] or \[n_samples, n_targets\]"),
     ],
 )
@@ -191,8 +194,8 @@ def test_bad_input_at_predict_and_with_an_encoder(seasons, forecaster):
         TimesCLIPRegressor().predict(series)
     with pytest.raises(ValueError, match=r"`X\[0\]` has 2 variates, but the encoder was trained on 4"):
         TimesCLIPRegressor(encoder=forecaster).fit([s[["NDVI", "EVI"]] for s in series], y)
-    with pytest.raises(ValueError, match=r"`backbone` configures a fresh encoder and is not used with `encoder=`"):
-        TimesCLIPRegressor(encoder=forecaster, backbone="tiny").fit(series, y)
+    with pytest.raises(ValueError, match=r"`encoder_params=\{'backbone': 'tiny'\}` configures a fresh encoder and is "):
+        TimesCLIPRegressor(encoder=forecaster, encoder_params={"backbone": "tiny"}).fit(series, y)
     unfitted = TimesCLIPModel(**model_kwargs(input_chunk_length=18, output_chunk_length=6))
     with pytest.raises(ValueError, match=r"`encoder` is a TimesCLIPModel without trained weights"):
         TimesCLIPRegressor(encoder=unfitted).fit(series, y)
@@ -203,19 +206,23 @@ def test_bad_input_at_predict_and_with_an_encoder(seasons, forecaster):
     regressor = TimesCLIPRegressor(n_epochs=1, random_state=0, **TINY).fit(X, y)
     with pytest.raises(ValueError, match=r"`X\[0\]` has 3 variates, but the regressor was fitted on 2"):
         regressor.predict(np.zeros((2, 24, 3), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"`X\[1\]` has a non-finite value \(nan\)"):
+    with pytest.raises(ValueError, match=r"`X\[1\]` has a missing \(NaN\) or infinite value \(nan\)"):
         regressor.predict(np.stack([X[0], np.full_like(X[0], np.nan)]))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(unknown_option=1), r"Unknown argument\(s\) \['unknown_option'\] of `TimesCLIPRegressor`"),
+        (dict(encoder_params={"unknown_option": 1}), r"`encoder_params` has unknown key\(s\) \['unknown_option'\]"),
+        (dict(encoder_params=["backbone"]), r"`encoder_params` must be a dict of TimesCLIPConfig's parameters or None"),
         (dict(n_epochs=-1), r"`n_epochs` must be a non-negative integer, got `-1`"),
         (dict(n_epochs=0), r"`n_epochs=0` and `finetune_epochs=0` leave nothing to train"),
         (dict(validation_fraction=1.0), r"`validation_fraction` must be in \[0, 1\), got `1.0`"),
-        (dict(use_alignment=False, freeze_encoder=False), r"`alignment_weight=0.1` needs an encoder with alignment"),
-        (dict(patch_length=0), r"`patch_length` must be a positive integer, got `0`"),
+        (
+            dict(encoder_params=dict(TINY["encoder_params"], use_alignment=False), freeze_encoder=False),
+            r"`alignment_weight=0.1` needs an encoder with alignment",
+        ),
+        (dict(encoder_params=dict(TINY["encoder_params"], patch_length=0)), r"`patch_length` must be a positive"),
     ],
 )
 def test_bad_hyperparameters_are_named(kwargs, message):

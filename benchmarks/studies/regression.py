@@ -269,14 +269,13 @@ def _regressors(task: Task, seed: int, settings: RegressionSettings) -> dict[str
         "stage2": lambda: TimesCLIPRegressor(encoder=stage1(), **head),
         "stage3": lambda: TimesCLIPRegressor(encoder=stage1(), finetune_epochs=settings.finetune_epochs, **head),
         "scratch": lambda: TimesCLIPRegressor(
-            backbone=settings.backbone,
+            encoder_params=dict(backbone=settings.backbone, **patches),
             freeze_encoder=False,
             n_epochs=settings.scratch_epochs,
             finetune_lr=settings.scratch_lr,
-            **patches,
             **common,
         ),
-        "random-frozen": lambda: TimesCLIPRegressor(backbone=settings.backbone, **patches, **head),
+        "random-frozen": lambda: TimesCLIPRegressor(encoder_params=dict(backbone=settings.backbone, **patches), **head),
         # 5 contiguous folds, not leave-one-out: overlapping weather days would make LOO choose no regularisation
         "ridge": lambda: make_pipeline(flatten, StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13), cv=5)),
         "hgb": lambda: make_pipeline(

@@ -8,6 +8,7 @@ from darts_timesclip.backbones.loading import (
     build_vision_tower,
     load_pretrained_towers,
     resolve_backbone,
+    tower_config_kwargs,
 )
 from darts_timesclip.backbones.presets import KNOWN_ARCHITECTURES, PRESETS, BackbonePreset
 
@@ -22,4 +23,5 @@ __all__ = [
     "build_vision_tower",
     "load_pretrained_towers",
     "resolve_backbone",
+    "tower_config_kwargs",
 ]

@@ -205,7 +205,7 @@ def build_vision_tower(config: dict[str, Any]) -> nn.Module:
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     with quiet_transformers():
-        return CLIPVisionModel(CLIPVisionConfig(**_config_kwargs(config)))
+        return CLIPVisionModel(CLIPVisionConfig(**tower_config_kwargs(config)))
 
 
 def build_text_tower(config: dict[str, Any]) -> nn.Module:
@@ -213,11 +213,13 @@ def build_text_tower(config: dict[str, Any]) -> nn.Module:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     with quiet_transformers():
-        return CLIPTextModel(CLIPTextConfig(**_config_kwargs(config)))
+        return CLIPTextModel(CLIPTextConfig(**tower_config_kwargs(config)))
 
 
-def _config_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    # `to_dict()` carries bookkeeping keys that the constructors do not take back
+def tower_config_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """A tower configuration dictionary (``CLIPVisionConfig`` / ``CLIPTextConfig.to_dict()``) as keyword arguments
+    of its config class, or of ``CLIPConfig(text_config=..., vision_config=...)``: without the bookkeeping keys
+    (``model_type``, ``transformers_version``, ...) that ``to_dict()`` adds and the constructors do not take back."""
     drop = {"model_type", "transformers_version", "architectures", "_name_or_path"}
     return {k: v for k, v in config.items() if k not in drop}
 

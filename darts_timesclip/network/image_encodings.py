@@ -9,6 +9,10 @@ Every encoding is batched torch on any device (no Python loop over images) and r
   ``L x L`` field in ``[-1, 1]`` mapped to grey levels and resized to ``S x S``;
 - ``"periodic"``: VisionTS' grid (Chen et al., 2024): the window cut into segments of one ``period`` (the oldest
   segment padded at its start with its first value), segments side by side as columns, grey levels, resized.
+
+The chart pipeline, used by the vision tower, the explainer and pretraining, is here once:
+:func:`window_images` = instance normalisation (as the network does before both towers) -> :func:`chart_rows`
+(one min-max scaled row per variate, and its colour) -> :func:`row_images` (colours and the encoding).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from darts_timesclip.network.chart_rendering import render_line_charts
+from darts_timesclip.network.chart_rendering import colours_of, minmax_scale, render_line_charts
+from darts_timesclip.network.normalization import instance_normalize
+from darts_timesclip.network.patching import variates_as_rows
 
 IMAGE_ENCODINGS = ("line", "gasf", "gadf", "periodic")
 
@@ -77,6 +83,81 @@ def encode_images(
             raise ValueError(f"The periodic encoding needs a `period` of at least 1, got `{period!r}`.")
         return _grey(periodic_grid(rows, period), image_size)
     raise ValueError(f"`image_encoding` must be one of {IMAGE_ENCODINGS}, got `{encoding!r}`.")
+
+
+def chart_rows(x: torch.Tensor, colour_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Instance-normalised windows -> the rows their charts are drawn from, and each row's colour.
+
+    Parameters
+    ----------
+    x
+        ``[B, L, V]`` windows, instance-normalised (:func:`~darts_timesclip.network.instance_normalize`).
+    colour_index
+        ``[B, V]`` colour of each variate of each window (:data:`~darts_timesclip.network.PALETTE`, cycled).
+        Default: variate ``v`` in colour ``v``.
+
+    Returns
+    -------
+    tuple
+        Rows ``[B * V, L]`` min-max scaled to ``[0, 1]`` (sample-major, variate-minor) and their colour index
+        ``[B * V]``.
+    """
+    batch, _, n_var = x.shape
+    if colour_index is None:
+        colour_index = torch.arange(n_var, device=x.device).repeat(batch)
+    elif colour_index.shape != (batch, n_var):
+        raise ValueError(f"`colour_index` must have shape [B, V] = {[batch, n_var]}, got {list(colour_index.shape)}.")
+    return minmax_scale(variates_as_rows(x)), colour_index.reshape(-1)
+
+
+def row_images(
+    rows: torch.Tensor,
+    colour_index: torch.Tensor,
+    image_size: int,
+    encoding: str = "line",
+    period: int | None = None,
+    line_width: float | None = None,
+) -> torch.Tensor:
+    """Images ``[N, 3, S, S]`` in ``[0, 1]`` of min-max scaled rows ``[N, L]`` drawn in colours ``colour_index [N]``
+    (:func:`encode_images` with the palette's colours)."""
+    return encode_images(rows, colours_of(colour_index, rows.dtype), image_size, encoding, period, line_width)
+
+
+def window_images(
+    x: torch.Tensor,
+    image_size: int,
+    encoding: str = "line",
+    period: int | None = None,
+    line_width: float | None = None,
+    colour_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The chart pipeline: windows on their own scale -> the images a vision tower sees, before CLIP's pixel
+    normalisation.
+
+    Each variate of each window is instance-normalised, min-max scaled and drawn in its colour
+    (:func:`chart_rows`, :func:`row_images`); :meth:`~darts_timesclip.network.VisionTower.images` calls this with
+    the tower's settings.
+
+    Parameters
+    ----------
+    x
+        ``[B, L, V]`` windows, each variate on its own scale.
+    image_size
+        Side ``S`` of the images in pixels.
+    encoding, period, line_width
+        See :func:`encode_images`.
+    colour_index
+        ``[B, V]`` colours; default: variate ``v`` in colour ``v``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, V, 3, S, S]`` images in ``[0, 1]``.
+    """
+    batch, _, n_var = x.shape
+    rows, colours = chart_rows(instance_normalize(x)[0], colour_index)
+    images = row_images(rows, colours, image_size, encoding, period, line_width)
+    return images.view(batch, n_var, *images.shape[1:])
 
 
 def period_from_freq(freq: object) -> int | None:

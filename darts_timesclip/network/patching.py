@@ -1,9 +1,15 @@
-"""Cutting instance-normalised windows into patches for the numeric (text) tower."""
+"""Per-variate rows of windows, and their patches for the numeric (text) tower."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+
+def variates_as_rows(x: torch.Tensor) -> torch.Tensor:
+    """``[B, L, V]`` windows -> ``[B * V, L]`` rows, one per variate of each window (sample-major, variate-minor)."""
+    batch, length, n_var = x.shape
+    return x.permute(0, 2, 1).reshape(batch * n_var, length)
 
 
 def num_patches(input_length: int, patch_length: int, patch_stride: int) -> int:

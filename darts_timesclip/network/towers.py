@@ -6,20 +6,13 @@ import torch
 from torch import nn
 
 from darts_timesclip.backbones.compat import encode_text_embeddings, vision_pooled_output
-from darts_timesclip.network.chart_rendering import colours_of, minmax_scale
 from darts_timesclip.network.embedding_cache import EmbeddingCache
-from darts_timesclip.network.image_encodings import encode_images
-from darts_timesclip.network.patching import make_patches, num_patches
+from darts_timesclip.network.image_encodings import chart_rows, row_images, window_images
+from darts_timesclip.network.patching import make_patches, num_patches, variates_as_rows
 
 #: CLIP's image normalisation (``CLIPImageProcessor`` defaults).
 CLIP_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _variates_as_rows(x: torch.Tensor) -> torch.Tensor:
-    """``[B, L, V]`` -> ``[B * V, L]`` (sample-major, variate-minor)."""
-    batch, length, n_var = x.shape
-    return x.permute(0, 2, 1).reshape(batch * n_var, length)
 
 
 class VisionTower(nn.Module):
@@ -81,10 +74,30 @@ class VisionTower(nn.Module):
             self.clip.eval()  # a frozen tower keeps inference behaviour (and deterministic outputs)
         return self
 
+    def images(self, x: torch.Tensor, colour_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Windows on their own scale -> the images this tower sees, in ``[0, 1]`` before CLIP's pixel normalisation.
+
+        The chart pipeline (:func:`~darts_timesclip.network.image_encodings.window_images`) with this tower's image
+        size, encoding, period and line width: what :class:`~darts_timesclip.network.TimesCLIPNetwork` draws for the
+        windows it is given, and what explanations show.
+
+        Parameters
+        ----------
+        x
+            ``[B, L, V]`` windows, as :meth:`TimesCLIPNetwork.encode` takes them (not yet instance-normalised).
+        colour_index
+            ``[B, V]`` colours; default: variate ``v`` in colour ``v``, as the forecaster draws them.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, V, 3, S, S]`` RGB images.
+        """
+        return window_images(x, self.image_size, self.encoding, self.period, self.line_width, colour_index)
+
     def render(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
         """``[N, L]`` min-max scaled rows -> CLIP-normalised ``[N, 3, S, S]`` pixel values."""
-        colours = colours_of(colour_index, rows.dtype)
-        images = encode_images(rows, colours, self.image_size, self.encoding, self.period, self.line_width)
+        images = row_images(rows, colour_index, self.image_size, self.encoding, self.period, self.line_width)
         images = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         if images.is_cuda:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -145,12 +158,14 @@ class VisionTower(nn.Module):
             self.cache.to(self.projection.weight.device)
         return result
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, L, V]`` windows -> ``[B, V, D]`` image embeddings (variate ``v`` drawn in colour ``v``)."""
+    def forward(self, x: torch.Tensor, colour_index: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, L, V]`` instance-normalised windows -> ``[B, V, D]`` image embeddings.
+
+        ``colour_index [B, V]``: the colour of each variate's chart; default: variate ``v`` in colour ``v``.
+        """
         batch, _, n_var = x.shape
-        rows = minmax_scale(_variates_as_rows(x))
-        colour_index = torch.arange(n_var, device=x.device).repeat(batch)
-        return self.projection(self.pooled(rows, colour_index)).view(batch, n_var, -1)
+        rows, colours = chart_rows(x, colour_index)
+        return self.projection(self.pooled(rows, colours)).view(batch, n_var, -1)
 
 
 class NumericTower(nn.Module):
@@ -200,7 +215,7 @@ class NumericTower(nn.Module):
         (pretraining uses several context lengths).
         """
         batch, _, n_var = x.shape
-        patches = make_patches(_variates_as_rows(x), self.patch_length, self.patch_stride)  # [B*V, N, P]
+        patches = make_patches(variates_as_rows(x), self.patch_length, self.patch_stride)  # [B*V, N, P]
         hidden = self.encode_tokens(self.tokenizer(patches))
         hidden = hidden.view(batch, n_var, patches.shape[1] + 1, -1)
         return hidden[:, :, :-1], hidden[:, :, -1]

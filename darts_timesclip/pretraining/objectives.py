@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from darts_timesclip.backbones.loading import build_text_tower, build_vision_tower
-from darts_timesclip.network.chart_rendering import minmax_scale
 from darts_timesclip.network.heads import ContrastiveAlignment
 from darts_timesclip.network.normalization import instance_normalize
 from darts_timesclip.network.patching import make_patches
@@ -97,7 +96,7 @@ class TimesCLIPPretrainer(nn.Module):
         hidden = self.numeric.encode_tokens(tokens)  # [B, N + 1, D]
         summary = hidden[:, -1]
 
-        image = self.vision.projection(self.vision.pooled(minmax_scale(rows), colour_index))
+        image = self.vision(x, colour_index.unsqueeze(1))[:, 0]  # the chart pipeline, one variate per window
         contrastive = self.alignment(image.unsqueeze(1), summary.unsqueeze(1))
 
         temporal = None

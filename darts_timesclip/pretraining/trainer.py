@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from darts_timesclip._io import atomic_path, write_text_atomic
-from darts_timesclip.backbones.loading import _config_kwargs, load_pretrained_towers, resolve_backbone
+from darts_timesclip.backbones.loading import load_pretrained_towers, resolve_backbone, tower_config_kwargs
 from darts_timesclip.network.config import TimesCLIPConfig
 from darts_timesclip.pretraining.corpus import Corpus, build_corpus
 from darts_timesclip.pretraining.objectives import OBJECTIVES, TimesCLIPPretrainer
@@ -384,9 +384,8 @@ def _save_backbone(model: TimesCLIPPretrainer, spec: Any, output_dir: Path) -> N
     from darts_timesclip.backbones.compat import quiet_transformers
 
     with quiet_transformers():
-        clip = CLIPModel(
-            CLIPConfig(text_config=_config_kwargs(spec.text_config), vision_config=_config_kwargs(spec.vision_config))
-        )
+        text, vision = tower_config_kwargs(spec.text_config), tower_config_kwargs(spec.vision_config)
+        clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision))
     clip.text_model.load_state_dict(model.numeric.clip.state_dict())
     clip.vision_model.load_state_dict(model.vision.clip.state_dict())
     staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".save-"))

@@ -6,14 +6,14 @@ import copy
 import logging
 import os
 import pickle
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils import check_random_state
+from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -21,6 +21,9 @@ from darts_timesclip._io import atomic_path
 from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork, instance_normalize
 from darts_timesclip.regression.head import RegressionHead, variate_features
 from darts_timesclip.regression.inputs import as_sample_arrays, as_targets, check_samples, length_groups
+
+if TYPE_CHECKING:
+    from darts_timesclip.model import TimesCLIPModel
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +58,23 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
     log standard deviation join its tokens (standardised over the training samples), as normalisation hides them.
     Targets are standardised inside; :meth:`predict` returns the original scale.
 
+    ``X`` is a collection of series: an array ``[n_samples, length]`` holds one univariate series per row (aeon's
+    convention), ``[n_samples, length, n_variates]`` one multivariate series per sample; a list of ``TimeSeries``
+    (or of arrays ``[length, n_variates]``) may mix lengths. The estimator follows scikit-learn's rules: ``clone``,
+    ``set_params``, pipelines and model selection work, and it passes scikit-learn's estimator checks except those
+    written for a fixed number of tabular columns (``tests/test_regression_sklearn.py`` lists them).
+
     Parameters
     ----------
     encoder
         A fitted :class:`~darts_timesclip.TimesCLIPModel` whose network is reused (deep-copied at ``fit``: the
-        model itself is never changed), or ``None`` for a fresh network built from ``**kwargs``. Default: ``None``.
+        model itself is never changed), or ``None`` for a fresh network built from ``encoder_params``.
+        Default: ``None``.
+    encoder_params
+        For a fresh encoder (``encoder=None``): the hyperparameters of
+        :class:`~darts_timesclip.network.TimesCLIPConfig`, as :class:`~darts_timesclip.TimesCLIPModel` takes them
+        (e.g. ``{"backbone": "compact", "patch_length": 8}``); ``None`` uses their defaults. Refused with an
+        ``encoder``, whose own config applies. Default: ``None``.
     freeze_encoder
         Train the head only in the first stage. Default: ``True``.
     finetune_epochs
@@ -94,11 +109,6 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         Torch device of training and prediction. Default: ``"cpu"``.
     verbose
         Log every epoch's losses at INFO level. Default: ``False``.
-    **kwargs
-        For a fresh encoder (``encoder=None``): the hyperparameters of
-        :class:`~darts_timesclip.network.TimesCLIPConfig`, as :class:`~darts_timesclip.TimesCLIPModel` takes them
-        (``backbone="compact"``, ``patch_length``, ``use_vision``, ...). Refused with an ``encoder``, whose own
-        config applies.
 
     Attributes
     ----------
@@ -108,6 +118,10 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         The :class:`~darts_timesclip.regression.head.RegressionHead`.
     n_variates_, n_targets_
         Variates per series and targets per sample seen at ``fit``.
+    y_ndim_
+        Dimensions of ``y`` at ``fit`` (1 or 2): :meth:`predict` returns the same.
+    y_mean_, y_scale_, level_mean_, level_scale_
+        The standardisation of the targets and of the variates' levels, from the training samples.
     history_
         One dictionary per epoch: ``stage`` (``"head"``, ``"joint"`` or ``"finetune"``), ``epoch``, ``train_loss``
         and ``val_loss`` (``None`` without a validation share), on standardised targets.
@@ -118,14 +132,15 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
     >>> from darts_timesclip.regression import TimesCLIPRegressor
     >>> X = np.random.default_rng(0).normal(size=(64, 36, 3)).astype("float32")
     >>> y = X[:, :, 0].mean(axis=1)
-    >>> regressor = TimesCLIPRegressor(backbone="tiny", n_epochs=2, random_state=0).fit(X, y)
+    >>> regressor = TimesCLIPRegressor(encoder_params={"backbone": "tiny"}, n_epochs=2, random_state=0).fit(X, y)
     >>> regressor.predict(X[:2]).shape
     (2,)
     """
 
     def __init__(
         self,
-        encoder: Any = None,
+        encoder: TimesCLIPModel | None = None,
+        encoder_params: dict[str, Any] | None = None,
         freeze_encoder: bool = True,
         finetune_epochs: int = 0,
         finetune_lr: float = 1e-4,
@@ -138,12 +153,12 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         weight_decay: float = 1e-2,
         validation_fraction: float = 0.0,
         patience: int = 5,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         verbose: bool = False,
-        **kwargs: Any,
     ) -> None:
         self.encoder = encoder
+        self.encoder_params = encoder_params
         self.freeze_encoder = freeze_encoder
         self.finetune_epochs = finetune_epochs
         self.finetune_lr = finetune_lr
@@ -159,42 +174,24 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
-        self._set_config_kwargs(kwargs)
 
     # ------------------------------------------------------------------------------------------ scikit-learn
-    def _set_config_kwargs(self, kwargs: dict[str, Any]) -> None:
-        config_kwargs, unknown = TimesCLIPConfig.split_kwargs(kwargs)
-        if unknown:
-            raise ValueError(
-                f"Unknown argument(s) {sorted(unknown)} of `TimesCLIPRegressor`; its own are those of its signature, "
-                f"and a fresh encoder takes TimesCLIPConfig's: {', '.join(TimesCLIPConfig.public_parameters())}."
-            )
-        keys = list(getattr(self, "_config_keys", []))
-        for key, value in config_kwargs.items():
-            setattr(self, key, value)
-            if key not in keys:
-                keys.append(key)
-        self._config_keys = keys
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor's arguments, the encoder's config keyword arguments included (scikit-learn API)."""
-        params = super().get_params(deep=deep)
-        params.update({key: getattr(self, key) for key in self._config_keys})
-        return params
-
-    def set_params(self, **params: Any) -> TimesCLIPRegressor:
-        """Set constructor arguments, TimesCLIPConfig keyword arguments included (scikit-learn API)."""
-        public = set(TimesCLIPConfig.public_parameters())
-        self._set_config_kwargs({k: v for k, v in params.items() if k in public})
-        rest = {k: v for k, v in params.items() if k not in public}
-        return super().set_params(**rest) if rest else self
-
     def __sklearn_clone__(self) -> TimesCLIPRegressor:
         # Clones share the `encoder` rather than deep-copy it: a deep copy of a Darts model drops its trained weights
         # (Darts leaves the Lightning module out of its pickled state), and `fit` never changes the encoder.
         params = self.get_params(deep=False)
         encoder = params.pop("encoder")
         return type(self)(encoder=encoder, **{k: clone(v, safe=False) for k, v in params.items()})
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # [n_samples, length]: univariate series
+        tags.input_tags.three_d_array = True  # [n_samples, length, n_variates]
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        return tags
 
     # ------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any) -> TimesCLIPRegressor:
@@ -203,15 +200,16 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X
-            A sequence of ``TimeSeries`` (one multivariate series per sample), a sequence of arrays
-            ``[length, n_variates]``, or an array ``[n_samples, length, n_variates]``.
+            An array ``[n_samples, length]`` (one univariate series per row) or ``[n_samples, length, n_variates]``,
+            or a sequence of ``TimeSeries`` (one multivariate series per sample) or of arrays ``[length,
+            n_variates]``.
         y
             Targets ``[n_samples]`` or ``[n_samples, n_targets]``.
 
         Returns
         -------
         TimesCLIPRegressor
-            The fitted estimator.
+            The fitted estimator (``self``).
 
         Raises
         ------
@@ -219,6 +217,8 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
             For NaN / inf in ``X`` or ``y``, ``len(X) != len(y)``, a series shorter than one patch or too long for
             the numeric tower, a variate count that differs from the encoder's or between samples, an unfitted or
             foreign ``encoder``, or an invalid hyperparameter.
+        TypeError
+            For a sparse ``X`` or ``y``.
         """
         self._check_hyperparameters()
         samples = as_sample_arrays(X)
@@ -250,11 +250,34 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"`validation_fraction` must be in [0, 1), got `{self.validation_fraction!r}`.")
         if self.n_epochs == 0 and self.finetune_epochs == 0:
             raise ValueError("`n_epochs=0` and `finetune_epochs=0` leave nothing to train.")
+        self._encoder_config_kwargs()
+
+    def _encoder_config_kwargs(self) -> dict[str, Any]:
+        """``encoder_params``, checked: TimesCLIPConfig's keyword arguments for a fresh encoder."""
+        params = self.encoder_params
+        if params is None:
+            return {}
+        if not isinstance(params, Mapping):
+            raise ValueError(
+                f"`encoder_params` must be a dict of TimesCLIPConfig's parameters or None, got `{params!r}`."
+            )
+        config_kwargs, unknown = TimesCLIPConfig.split_kwargs(params)
+        if unknown:
+            raise ValueError(
+                f"`encoder_params` has unknown key(s) {sorted(unknown)}; a fresh encoder takes TimesCLIPConfig's "
+                f"parameters: {', '.join(TimesCLIPConfig.public_parameters())}."
+            )
+        if self.encoder is not None and config_kwargs:
+            raise ValueError(
+                f"`encoder_params={dict(params)!r}` configures a fresh encoder and is not used with `encoder=`; the "
+                "encoder's own config applies. Leave it out, or pass `encoder=None`."
+            )
+        return config_kwargs
 
     def _build_network(self, samples: list[np.ndarray]) -> tuple[TimesCLIPNetwork, int, str]:
         """The regressor's own encoder, the variate count it takes, and where that count comes from."""
         if self.encoder is None:
-            config_kwargs = {key: getattr(self, key) for key in self._config_keys}
+            config_kwargs = self._encoder_config_kwargs()
             # a window of one patch validates the settings; the generator it sizes is never used
             patch_length = config_kwargs.get("patch_length", TimesCLIPConfig.patch_length)  # the field's default
             config = TimesCLIPConfig(input_chunk_length=max(2, patch_length), output_chunk_length=1, **config_kwargs)
@@ -268,17 +291,12 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
 
         if not isinstance(self.encoder, TimesCLIPModel):
             raise ValueError(f"`encoder` must be a fitted TimesCLIPModel or None, got {type(self.encoder).__name__}.")
-        if self._config_keys:
-            raise ValueError(
-                f"`{self._config_keys[0]}` configures a fresh encoder and is not used with `encoder=`; the encoder's "
-                "own config applies. Leave it out, or pass `encoder=None`."
-            )
         if self.encoder.model is None:
             raise ValueError(
                 "`encoder` is a TimesCLIPModel without trained weights; call its `fit()` first (or load a fitted one; "
                 "a deep copy or a pickle of a Darts model leaves its weights behind)."
             )
-        n_target, n_cov = self.encoder._trained_components()
+        n_target, n_cov = self.encoder.trained_component_counts
         n_variates = n_target + (n_cov or 0)
         return copy.deepcopy(self.encoder.model.network).float(), n_variates, "the encoder was trained on"
 
@@ -297,14 +315,14 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
                 "pass `alignment_weight=0`."
             )
         # what the encoder's own config trains (not the frozen CLIP vision tower, not the unused token embedding)
-        self._encoder_parameters = [
+        trainable = [
             name for name, p in network.named_parameters() if p.requires_grad and not name.startswith(_UNUSED_PREFIXES)
         ]
         network.requires_grad_(False).to(device).eval()
         self.network_ = network
         self.n_variates_ = n_variates
         self.n_targets_ = 1 if targets.ndim == 1 else targets.shape[1]
-        self._targets_ndim = targets.ndim
+        self.y_ndim_ = targets.ndim
         matrix = targets.reshape(len(targets), -1)
         self.y_mean_ = matrix.mean(axis=0)
         self.y_scale_ = np.where(matrix.std(axis=0) > 0, matrix.std(axis=0), 1.0)
@@ -330,9 +348,9 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         if self.n_epochs > 0 and self.freeze_encoder:
             self._train_head(data, train_idx, val_idx, rng)
         elif self.n_epochs > 0:
-            self._train_jointly("joint", self.n_epochs, data, train_idx, val_idx, rng)
+            self._train_jointly("joint", self.n_epochs, trainable, data, train_idx, val_idx, rng)
         if self.finetune_epochs > 0:
-            self._train_jointly("finetune", self.finetune_epochs, data, train_idx, val_idx, rng)
+            self._train_jointly("finetune", self.finetune_epochs, trainable, data, train_idx, val_idx, rng)
         self.network_.requires_grad_(False).eval()
         self.head_.eval()
 
@@ -391,14 +409,21 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         self._run_stage("head", self.n_epochs, run_epoch, validate if len(val_idx) else None, [self.head_])
 
     def _train_jointly(
-        self, stage: str, epochs: int, data: _Data, train_idx: np.ndarray, val_idx: np.ndarray, rng: np.random.Generator
+        self,
+        stage: str,
+        epochs: int,
+        trainable: list[str],
+        data: _Data,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        rng: np.random.Generator,
     ) -> None:
-        """Head and encoder together, the encoder at ``finetune_lr`` (``joint``: from the start; ``finetune``:
-        stage 3)."""
+        """Head and encoder (its parameters named ``trainable``) together, the encoder at ``finetune_lr``
+        (``joint``: from the start; ``finetune``: stage 3)."""
         network, head = self.network_, self.head_
         device = next(head.parameters()).device
         named = dict(network.named_parameters())
-        encoder_parameters = [named[name] for name in self._encoder_parameters]
+        encoder_parameters = [named[name] for name in trainable]
         for p in encoder_parameters:
             p.requires_grad_(True)
         # stage 3 fine-tunes everything at `finetune_lr` (a head trained at `lr` would drift from the features it
@@ -510,7 +535,7 @@ class TimesCLIPRegressor(RegressorMixin, BaseEstimator):
         device = next(self.head_.parameters()).device
         standardised = self._predict_standardised(samples, device).double().cpu().numpy()
         prediction = standardised * self.y_scale_ + self.y_mean_
-        return prediction[:, 0] if self._targets_ndim == 1 else prediction
+        return prediction[:, 0] if self.y_ndim_ == 1 else prediction
 
     # ------------------------------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:

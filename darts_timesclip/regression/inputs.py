@@ -15,26 +15,44 @@ def as_sample_arrays(X: Any) -> list[np.ndarray]:
     Parameters
     ----------
     X
-        A sequence of ``TimeSeries`` (or of 2-D arrays ``[length, n_variates]``), or an array
-        ``[n_samples, length, n_variates]``.
+        An array ``[n_samples, length]`` (one univariate series per row, aeon's convention for a collection of
+        series) or ``[n_samples, length, n_variates]``; or a sequence of ``TimeSeries``, of arrays
+        ``[length, n_variates]`` or of univariate arrays ``[length]`` (lengths may differ between samples).
 
     Raises
     ------
+    TypeError
+        For a sparse matrix, or values that are not numbers.
     ValueError
-        For anything else, an empty ``X``, a stochastic series, or a NaN / infinite value (naming the sample,
-        variate and step).
+        For any other shape or type, an empty ``X``, complex values, a stochastic series, or a NaN / infinite value
+        (naming the sample, variate and step).
     """
     if isinstance(X, TimeSeries):
         raise ValueError("`X` is one TimeSeries; pass a sequence of series, one per sample (e.g. `[series]`).")
-    if isinstance(X, np.ndarray):
-        if X.ndim != 3:
-            raise ValueError(f"`X` as an array must have shape [n_samples, length, n_variates], got {list(X.shape)}.")
-        items: Sequence[Any] = list(X)
+    if _is_sparse(X):
+        raise TypeError(
+            f"`X` is a sparse {type(X).__name__}; TimesCLIPRegressor reads dense series: pass `X.toarray()` "
+            "([n_samples, length], one univariate series per row)."
+        )
+    items: Sequence[Any]
+    if isinstance(X, np.ndarray) or (hasattr(X, "__array__") and not isinstance(X, Sequence)):  # arrays, DataFrames
+        array = _as_float_array(X, "X")
+        if array.ndim == 2:
+            items = list(array[:, :, None])  # one univariate series per row
+        elif array.ndim == 3:
+            items = list(array)
+        else:
+            hint = " Reshape your data: `X[None, :]` is one univariate series." if array.ndim == 1 else ""
+            raise ValueError(
+                "`X` as an array must have shape [n_samples, length] (univariate series) or "
+                f"[n_samples, length, n_variates], got {list(array.shape)}.{hint}"
+            )
     elif isinstance(X, Sequence) and not isinstance(X, (str, bytes)):
         items = X
     else:
         raise ValueError(
-            f"`X` must be a sequence of TimeSeries or an array [n_samples, length, n_variates], got {type(X).__name__}."
+            "`X` must be an array [n_samples, length] or [n_samples, length, n_variates], or a sequence of TimeSeries, "
+            f"got {type(X).__name__}."
         )
     if len(items) == 0:
         raise ValueError("`X` holds no sample.")
@@ -45,9 +63,13 @@ def as_sample_arrays(X: Any) -> list[np.ndarray]:
                 raise ValueError(f"`X[{i}]` is stochastic ({item.n_samples} samples); pass deterministic series.")
             values = np.asarray(item.values(copy=False), dtype=np.float64)
         else:
-            values = np.asarray(item, dtype=np.float64)
+            values = _as_float_array(item, f"X[{i}]")
+            if values.ndim == 1:
+                values = values[:, None]  # a univariate series
             if values.ndim != 2:
-                raise ValueError(f"`X[{i}]` must be 2-D [length, n_variates], got shape {list(values.shape)}.")
+                raise ValueError(
+                    f"`X[{i}]` must be 1-D [length] or 2-D [length, n_variates], got shape {list(values.shape)}."
+                )
         _check_finite(values, i)
         samples.append(values.astype(np.float32))
         if not np.isfinite(samples[-1]).all():
@@ -55,13 +77,36 @@ def as_sample_arrays(X: Any) -> list[np.ndarray]:
     return samples
 
 
+def _is_sparse(X: Any) -> bool:
+    from scipy.sparse import issparse  # scipy comes with scikit-learn
+
+    return bool(issparse(X))
+
+
+def _as_float_array(values: Any, name: str) -> np.ndarray:
+    """``values`` as float64, refusing complex numbers (which a cast to float would silently make real).
+
+    Raises ``ValueError`` for complex values or ragged nesting, ``TypeError`` for values that are not numbers.
+    """
+    try:
+        array = np.asarray(values)
+    except ValueError as err:  # ragged nested sequences
+        raise ValueError(f"`{name}` must be a regular array of numbers: {err}") from None
+    if np.iscomplexobj(array):
+        raise ValueError(f"`{name}` holds complex values. Complex data not supported: pass real numbers.")
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"`{name}` must hold numbers: {err}") from None
+
+
 def _check_finite(values: np.ndarray, i: int) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         step, variate = np.argwhere(bad)[0]
         raise ValueError(
-            f"`X[{i}]` has a non-finite value ({values[step, variate]}) in variate {variate} at step {step} "
-            f"({int(bad.any(axis=1).sum())} steps affected). Fill or drop missing values first, e.g. with "
+            f"`X[{i}]` has a missing (NaN) or infinite value ({values[step, variate]}) in variate {variate} at step "
+            f"{step} ({int(bad.any(axis=1).sum())} steps affected). Fill or drop missing values first, e.g. with "
             "`darts.dataprocessing.transformers.MissingValuesFiller`."
         )
 
@@ -106,12 +151,16 @@ def as_targets(y: Any, n_samples: int) -> np.ndarray:
     Raises
     ------
     ValueError
-        For another shape, a length other than ``n_samples``, or a NaN / infinite value (naming the sample).
+        For ``None``, complex values, another shape, a length other than ``n_samples``, or a NaN / infinite value
+        (naming the sample).
+    TypeError
+        For a sparse matrix, or values that are not numbers.
     """
-    try:
-        targets = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"`y` must be numeric [n_samples] or [n_samples, n_targets]: {err}") from None
+    if y is None:
+        raise ValueError("`y` is None: TimesCLIPRegressor requires y to be passed, but the target y is None.")
+    if _is_sparse(y):
+        raise TypeError(f"`y` is a sparse {type(y).__name__}; pass dense targets (`y.toarray()`).")
+    targets = _as_float_array(y, "y")
     if targets.ndim not in (1, 2) or (targets.ndim == 2 and targets.shape[1] == 0):
         raise ValueError(f"`y` must have shape [n_samples] or [n_samples, n_targets], got {list(targets.shape)}.")
     if len(targets) != n_samples:
