@@ -1,0 +1,26 @@
+"""``python -m benchmarks.latency`` at tiny settings on a synthetic ETTh1: every section runs and prints its table."""
+
+from __future__ import annotations
+
+import re
+
+from benchmarks import latency
+from tests.benchmarks.bench_helpers import write_synthetic_csv
+
+
+def test_latency_command_prints_every_table(tmp_path, capsys):
+    write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    argv = ["--data-dir", str(tmp_path / "data"), "--backbone", "tiny", "--train-windows", "32", "--batch", "4",
+            "--repeats", "1", "--concurrency", "1", "3", "--requests", "6", "--engines", "darts", "torch",
+            "--threads", "1", "--backtest-windows", "5"]  # fmt: skip
+    assert latency.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| network forward (batch 1) |" in out and "| total |" in out
+    assert re.search(r"\| direct predictor, torch engine \| [\d.]+ \| [\d.]+ \| [\d.]+x \|", out)
+    for engine in ("darts", "torch"):
+        for clients in (1, 3):
+            assert re.search(
+                rf"\| {engine} \| {clients} \| [\d.]+ \| [\d.]+x \| \d+ \| \d+ \| \d+ \| [\d.]+ \| 0 \|", out
+            ), out
+    assert re.search(r"\| torch \| 3 \| .* \| [\d.]+ \|\n", out)  # requests per forward pass, from /metrics
+    assert "Backtest: 5 windows" in out and "| Darts `historical_forecasts(retrain=False)` |" in out
