@@ -73,7 +73,7 @@ def load_data(data_dir: Path | None) -> tuple[Any, Any, str]:
     return data.split_series("train"), data.split_series("test"), "ETTh1 (standardised on its train split)"
 
 
-def fit_model(train: Any, backbone: str, windows: int, path: Path) -> None:
+def fit_model(train: Any, backbone: str, windows: int, path: Path, accelerator: str = "cpu") -> None:
     """The suite's ``compact`` TimesCLIP (random weights), one epoch over the last ``windows`` train windows."""
     from darts_timesclip import TimesCLIPModel
 
@@ -85,7 +85,7 @@ def fit_model(train: Any, backbone: str, windows: int, path: Path) -> None:
         n_epochs=1,
         batch_size=64,
         random_state=2021,
-        pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False, "logger": False},
+        pl_trainer_kwargs={"accelerator": accelerator, "enable_progress_bar": False, "logger": False},
     )
     model.fit(train, max_samples_per_ts=windows)
     model.save(str(path))
@@ -145,10 +145,20 @@ def predict_breakdown(model: Any, predictors: dict[str, Any], windows: np.ndarra
     for name, predictor in predictors.items():
         figures[f"{name}_1"] = median_seconds(lambda p=predictor: p.predict(HORIZON, windows[:1]), repeats)
         figures[f"{name}_b"] = median_seconds(lambda p=predictor: p.predict(HORIZON, windows[:batch]), repeats) / batch
-    model.model.to("cpu")
-    figures["darts_1"] = median_seconds(lambda: model.predict(HORIZON, histories[0], verbose=False), repeats)
+    trainer = None
+    if device.startswith("cuda"):  # Darts' path on the same device
+        import pytorch_lightning as pl
+
+        trainer = pl.Trainer(accelerator="gpu", devices=1, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False)  # fmt: skip
+    else:
+        model.model.to("cpu")
+    figures["darts_1"] = median_seconds(
+        lambda: model.predict(HORIZON, histories[0], trainer=trainer, verbose=False), repeats
+    )
     figures["darts_b"] = median_seconds(
-        lambda: model.predict(HORIZON, histories[:batch], batch_size=batch, verbose=False), max(1, repeats // 2)
+        lambda: model.predict(HORIZON, histories[:batch], trainer=trainer, batch_size=batch, verbose=False),
+        max(1, repeats // 2),
     ) / min(batch, len(histories))
     rows = [
         ("network forward (eval, no trainer)", figures["network_1"], figures["network_b"]),
@@ -361,7 +371,8 @@ def run(setting: Setting, skip_backtest: bool = False, argv: list[str] | None = 
         path = setting.model_path
         if path is None:
             path = Path(tmp) / "model.pt"
-            fit_model(train, setting.backbone, setting.train_windows, path)
+            accelerator = "gpu" if setting.device.startswith("cuda") else "cpu"
+            fit_model(train, setting.backbone, setting.train_windows, path, accelerator)
         model = load_model(path)
         windows, histories = test_windows(test, max(setting.batch, 64))
         autocast = _autocast(setting.autocast)

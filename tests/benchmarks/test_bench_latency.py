@@ -24,3 +24,18 @@ def test_latency_command_prints_every_table(tmp_path, capsys):
             ), out
     assert re.search(r"\| torch \| 3 \| .* \| [\d.]+ \|\n", out)  # requests per forward pass, from /metrics
     assert "Backtest: 5 windows" in out and "| Darts `historical_forecasts(retrain=False)` |" in out
+
+
+def test_gpu_figures_command_runs_on_a_cpu_at_tiny_settings(tmp_path, capsys):
+    from benchmarks import gpu_figures
+
+    write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    argv = ["--data-dir", str(tmp_path / "data"), "--device", "cpu", "--backbone", "tiny", "--precision", "32-true",
+            "--windows", "16", "--batch-size", "8", "--images", "16", "--batch", "4", "--concurrency", "1", "2",
+            "--requests", "4", "--threads", "1"]  # fmt: skip
+    assert gpu_figures.main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\| 32 \| [\d,]+ \| [\d,]+ \|", out)  # the tiny preset's 32-pixel charts
+    assert re.search(r"\| on \| [\d.]+ \| [\d.]+ \|", out) and re.search(r"\| off \| [\d.]+ \| [\d.]+ \|", out)
+    assert re.search(r"\| direct predictor, torch engine \|", out)
+    assert re.search(r"\| torch \| 2 \| [\d.]+ \| - \|", out) and "All figures in" in out
