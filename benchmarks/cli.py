@@ -31,6 +31,8 @@ COMMANDS: tuple[str, ...] = (
     "benchmarks.commands.export:Export",
     "benchmarks.commands.explain:Explain",
     "benchmarks.commands.load_test:LoadTest",
+    "benchmarks.commands.latency:Latency",
+    "benchmarks.commands.gpu_figures:GPUFigures",
     "benchmarks.commands.variates:Variates",
     "benchmarks.commands.vq_figures:VQFigures",
 )

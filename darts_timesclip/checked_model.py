@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darts import TimeSeries
 
@@ -26,6 +26,9 @@ from darts_timesclip.validation import (
     check_min_length,
     check_training_dataset,
 )
+
+if TYPE_CHECKING:
+    from darts_timesclip.predictor import DirectPredictor
 
 SeriesLike = TimeSeries | Sequence[TimeSeries]
 
@@ -167,6 +170,45 @@ class CheckedInputsMixin:
         check_inference_dataset(dataset, "dataset", self.trained_component_counts, self.input_chunk_length)
         with quiet_lightning():
             return super().predict_from_dataset(n, dataset, *args, **kwargs)
+
+    def predictor(
+        self,
+        engine: str = "torch",
+        device: str | Any | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> DirectPredictor:
+        """A :class:`~darts_timesclip.predictor.DirectPredictor`: this fitted model's forecasts without a trainer.
+
+        ``predictor.predict(n, series, past_covariates, num_samples=..., random_state=...)`` gives what
+        :meth:`predict` gives (the same samples for the same ``random_state``), for windows as arrays
+        ``[B, L, V]`` or as series, at the speed of the network's forward pass: no dataset, data loader or
+        Lightning trainer per call.
+
+        Parameters
+        ----------
+        engine
+            ``"torch"`` (the fitted network, on ``device``) or ``"onnx"`` (ONNX Runtime on the CPU, from an export
+            through :meth:`to_onnx` with a dynamic batch dimension; needs the ``onnx`` extra). Default: ``"torch"``.
+        device
+            Device of the ``torch`` engine (``"cpu"``, ``"cuda"``, ...). Default: where the network is.
+        batch_size
+            Most rows (windows x samples) per forward pass. Default: the model's ``batch_size``.
+        **kwargs
+            Further arguments of :class:`~darts_timesclip.predictor.DirectPredictor` (``autocast``,
+            ``onnx_path``, ``onnx_threads``).
+
+        Raises
+        ------
+        ValueError
+            Before ``fit``, or for an unknown ``engine`` or a bad ``batch_size``.
+        """
+        from darts_timesclip.predictor import DirectPredictor
+
+        if engine == "onnx":
+            require_extra("onnx", "`predictor(engine='onnx')`")
+            require_extra("onnxruntime", "`predictor(engine='onnx')`")
+        return DirectPredictor(self, engine=engine, device=device, batch_size=batch_size, **kwargs)
 
     def to_onnx(self, path: str | None = None, **kwargs: Any) -> None:
         """Darts' :meth:`TorchForecastingModel.to_onnx`: export the fitted network to ONNX (the ``onnx`` extra).

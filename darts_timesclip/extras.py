@@ -6,7 +6,7 @@ import importlib
 
 #: extra name -> modules it brings that the package imports
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "serve": ("fastapi", "uvicorn"),
+    "serve": ("fastapi", "uvicorn", "prometheus_client"),
     "onnx": ("onnx", "onnxscript"),
     "onnxruntime": ("onnxruntime",),
     "pytorch-forecasting": ("pytorch_forecasting", "lightning"),

@@ -14,12 +14,22 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
-from darts.utils.likelihood_models import QuantileRegression
+from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression
+from prometheus_client.parser import text_string_to_metric_families
 
 from darts_timesclip import TimesCLIPModel
-from darts_timesclip.serve import ServiceLimits, create_app, load_model, running
+from darts_timesclip.serve import (
+    RULES_IN_WORDS,
+    BatchSettings,
+    ServiceLimits,
+    create_app,
+    load_model,
+    running,
+    serving,
+)
 from tests._helpers import make_series, model_kwargs
 
 ICL, OCL = 24, 6
@@ -176,12 +186,14 @@ def test_api_key(saved_model):
 
 def test_concurrent_requests_do_not_corrupt_each_other(server, saved_model):
     _, series, covariates = saved_model
-    bodies = [payload(series[: 60 + 4 * k], covariates, n=OCL) for k in range(12)]
+    bodies = [payload(series[: 60 + 4 * k], covariates, n=OCL + k % 3) for k in range(12)]
     sequential = [call(f"{server}/forecast", b)[1]["values"] for b in bodies]
     with ThreadPoolExecutor(8) as pool:
         concurrent = list(pool.map(lambda b: call(f"{server}/forecast", b), bodies * 2))
     assert all(status == 200 for status, _ in concurrent)
-    assert [answer["values"] for _, answer in concurrent] == sequential * 2
+    # one forward pass for several requests: equal up to the float rounding of another batch composition
+    for (_, answer), expected in zip(concurrent, sequential * 2):
+        np.testing.assert_allclose(answer["values"], expected, rtol=0, atol=1e-6)
 
 
 def test_probabilistic_model_returns_quantiles(tmp_path):
@@ -205,7 +217,8 @@ def test_the_console_script_serves_a_saved_model_and_logs_one_line_per_request(s
     model.save(str(path))
     port = _free_port()
     script = Path(sys.executable).with_name("darts-timesclip")  # the console script the package installs
-    command = [str(script), "serve", str(path), "--port", str(port)]
+    command = [str(script), "serve", str(path), "--port", str(port), "--max-batch", "8", "--batch-wait-ms", "5",
+               "--threads", "1"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -229,3 +242,198 @@ def test_the_console_script_serves_a_saved_model_and_logs_one_line_per_request(s
     assert not [w for w in ("GPU available", "litlogger", "LeafSpec", "pin_memory", "Predicting") if w in log], log
     missing = subprocess.run([str(script), "serve", str(tmp_path / "nope.pt")], capture_output=True, text=True)
     assert missing.returncode != 0 and "is not a file" in missing.stderr
+
+
+# ----------------------------------------------------------------------------------------------- batching
+@pytest.fixture(scope="module")
+def gaussian_model():
+    """A probabilistic model without covariates (batch_size 8: 30 samples are drawn in Darts' groups)."""
+    series = make_series(96, n_components=2)
+    model = TimesCLIPModel(**model_kwargs(likelihood=GaussianLikelihood(), batch_size=8))
+    model.fit(series)
+    return model, series
+
+
+def _quantiles(forecast, levels):
+    return {f"{q:g}": np.quantile(forecast.all_values(), q, axis=-1) for q in levels}
+
+
+def test_batched_probabilistic_requests_equal_one_at_a_time_and_predict(gaussian_model):
+    model, series = gaussian_model
+    settings = [(OCL, 5, 11), (2 * OCL + 1, 30, 12), (3, 1, 13), (OCL, 30, 14), (2 * OCL + 1, 5, 15)]
+    bodies = [
+        payload(series[: 40 + 7 * k], n=n, num_samples=num_samples, seed=seed, quantiles=[0.2, 0.8])
+        for k, (n, num_samples, seed) in enumerate(settings)
+    ]
+    batching = BatchSettings(max_batch=64, wait_ms=100)  # long enough that concurrent requests share a batch
+    app = create_app(model, batching=batching)
+    with running(app) as url:
+        alone = [call(f"{url}/forecast", body)[1] for body in bodies]
+        with ThreadPoolExecutor(len(bodies) * 2) as pool:
+            together = list(pool.map(lambda b: call(f"{url}/forecast", b), bodies * 2))
+        unseeded = call(f"{url}/forecast", {k: v for k, v in bodies[0].items() if k != "seed"})[1]
+        again = call(f"{url}/forecast", {**bodies[0], "seed": unseeded["seed"]})[1]
+        metrics = app.state.metrics.registry
+        batches = metrics.get_sample_value("darts_timesclip_batch_size_count")
+        batched = metrics.get_sample_value("darts_timesclip_batch_size_sum")
+    assert all(status == 200 for status, _ in together)
+    assert batches < batched  # some forward passes answered several requests
+    for (_, answer), expected in zip(together, alone * 2):
+        assert answer["seed"] == expected["seed"] and answer["num_samples"] == expected["num_samples"]
+        np.testing.assert_allclose(answer["values"], expected["values"], rtol=0, atol=1e-6)
+        for level in ("0.2", "0.8"):
+            np.testing.assert_allclose(answer["quantiles"][level], expected["quantiles"][level], rtol=0, atol=1e-6)
+    for body, answer, (n, num_samples, seed) in zip(bodies, alone, settings):  # Darts' samples for the seed
+        forecast = model.predict(n, series[: len(body["series"]["values"])], num_samples=num_samples,
+                                 random_state=seed, verbose=False)  # fmt: skip
+        expected = _quantiles(forecast, [0.5, 0.2, 0.8])
+        np.testing.assert_allclose(answer["values"], expected["0.5"], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(answer["quantiles"]["0.8"], expected["0.8"], rtol=0, atol=1e-5)
+    assert unseeded["values"] == again["values"]  # the answered seed reproduces the answer
+
+
+def test_metrics_count_requests_errors_latency_and_batches(server):
+    call(f"{server}/forecast", raw=b"{")
+    call(f"{server}/health")
+    with urllib.request.urlopen(f"{server}/metrics", timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert samples[("darts_timesclip_requests_total", (("path", "/forecast"), ("status", "200")))] >= 1
+    assert samples[("darts_timesclip_requests_total", (("path", "/forecast"), ("status", "422")))] >= 1
+    assert samples[("darts_timesclip_request_errors_total", (("path", "/forecast"), ("status", "422"),
+                                                             ("type", "json_invalid")))] >= 1  # fmt: skip
+    assert samples[("darts_timesclip_request_duration_seconds_count", (("path", "/forecast"),))] >= 2
+    assert samples[("darts_timesclip_batch_size_count", ())] >= 1
+    assert ("darts_timesclip_requests_in_flight", ()) in samples
+
+
+def test_stopping_the_server_answers_the_requests_in_flight(saved_model):
+    model, series, covariates = saved_model
+    app = create_app(model, batching=BatchSettings(max_batch=64, wait_ms=500))
+    bodies = [payload(series[: 50 + k], covariates) for k in range(6)]
+    with serving(app) as handle, ThreadPoolExecutor(len(bodies)) as pool:
+        futures = [pool.submit(call, f"{handle.url}/forecast", body) for body in bodies]
+        deadline = time.monotonic() + 60
+        while app.state.metrics.registry.get_sample_value("darts_timesclip_requests_in_flight") < len(bodies):
+            assert time.monotonic() < deadline, "the requests did not arrive"
+            time.sleep(0.01)
+        handle.stop()  # while every request waits for its batch
+        answers = [future.result() for future in futures]
+    assert [status for status, _ in answers] == [200] * len(bodies)
+    expected = model.predict(OCL, series[:50], past_covariates=covariates, verbose=False)
+    np.testing.assert_allclose(answers[0][1]["values"], expected.values(), rtol=0, atol=1e-6)
+
+
+def test_the_darts_engine_answers_with_predict(saved_model):
+    model, series, covariates = saved_model
+    with running(create_app(model, engine="darts")) as url:
+        status, answer = call(f"{url}/forecast", payload(series, covariates, n=2 * OCL))
+        info = call(f"{url}/model")[1]
+    assert status == 200 and info["engine"] == "darts"
+    expected = model.predict(2 * OCL, series, past_covariates=covariates, verbose=False, show_warnings=False)
+    np.testing.assert_allclose(answer["values"], expected.values(), rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------- the schema
+def _request_schema(server):
+    schema = call(f"{server}/openapi.json")[1]
+    components = schema["components"]["schemas"]
+    return components, {"$ref": "#/components/schemas/ForecastRequest", "components": {"schemas": components}}
+
+
+def test_limits_that_would_refuse_a_valid_request_are_refused():
+    with pytest.raises(ValueError, match=r"`default_num_samples=200` must lie in \[1, `max_num_samples`=16\]"):
+        ServiceLimits(max_num_samples=16)
+
+
+def test_the_openapi_schema_states_the_rules(server):
+    components, _ = _request_schema(server)
+    request = components["ForecastRequest"]
+    assert request["required"] == ["series", "n", "past_covariates"]
+    assert request["properties"]["n"]["maximum"] == 24 and request["properties"]["n"]["minimum"] == 1
+    assert request["properties"]["num_samples"]["anyOf"][0]["maximum"] == 1  # deterministic
+    values = components["SeriesPayload"]["properties"]["values"]
+    assert values["minItems"] == ICL and values["items"]["minItems"] == values["items"]["maxItems"] == 2
+    assert values["items"]["items"]["maximum"] == 1e15
+    assert components["SeriesPayload"]["properties"]["components"]["anyOf"][0]["const"] == ["c0", "c1"]
+    assert components["PastCovariatesPayload"]["properties"]["values"]["anyOf"][0]["items"]["maxItems"] == 1
+    assert {rule["type"] for rule in request["x-rules-in-words"]} == set(RULES_IN_WORDS)
+    assert "ForecastResponse" in components
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: _with(b, ["series", "values", 3, 1], math.nan),
+        lambda b: _with(b, ["series", "values", 0, 0], math.inf),
+        lambda b: _with(b, ["series", "values"], [[*r, 1.0] for r in b["series"]["values"]]),
+        lambda b: _with(b, ["series", "components"], ["a", "b"]),
+        lambda b: _with(_with(b, ["series", "values"], b["series"]["values"][:10]), ["series", "time_index"],
+                        b["series"]["time_index"][:10]),
+        lambda b: _with(b, ["series", "values", 5, 0], 1e300),
+        lambda b: _with(b, ["n"], 25),
+        lambda b: _with(b, ["n"], 0),
+        lambda b: {k: v for k, v in b.items() if k != "past_covariates"},
+        lambda b: _with(b, ["horizon"], 3),
+        lambda b: _with(b, ["num_samples"], 5),
+        lambda b: _with(b, ["series", "values"], []),
+        lambda b: _with(b, ["series", "freq"], "fortnightly"),
+        lambda b: _with(b, ["series", "time_index"], b["series"]["time_index"][:-1]),  # a rule in words
+    ],
+)  # fmt: skip
+def test_every_refusal_is_for_a_rule_the_schema_states(server, saved_model, change):
+    """A request the service refuses either breaks its JSON schema or one of the rules it lists in words."""
+    _, series, covariates = saved_model
+    body = change(payload(series, covariates))
+    status, answer = call(f"{server}/forecast", raw=json.dumps(body).encode())
+    assert status == 422, answer
+    components, schema = _request_schema(server)
+    in_words = {rule["type"] for rule in components["ForecastRequest"]["x-rules-in-words"]}
+    try:
+        json.dumps(body, allow_nan=False)
+    except ValueError:  # NaN and Infinity are no JSON numbers (RFC 8259): outside any JSON schema
+        assert answer["detail"][0]["type"] not in in_words
+        return
+    if answer["detail"][0]["type"] in in_words:
+        jsonschema.validate(body, schema)  # valid by the schema: refused for a rule stated in words
+    else:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(body, schema)
+    jsonschema.validate(payload(series, covariates), schema)  # the valid request is valid by the schema
+
+
+def test_requests_generated_from_the_schema_are_answered(gaussian_model):
+    """Requests valid by the OpenAPI schema (generated by schemathesis) get 200, or a refusal for a rule the schema
+    lists in words; every answer conforms to the schema's responses."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    model, _ = gaussian_model
+    limits = ServiceLimits(max_n=12, max_rows=48, max_num_samples=16, default_num_samples=8, max_quantiles=4)
+    with running(create_app(model, limits=limits)) as url:
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+        operation = schema["/forecast"]["POST"]
+        raw = call(f"{url}/openapi.json")[1]
+        in_words = {rule["type"] for rule in raw["components"]["schemas"]["ForecastRequest"]["x-rules-in-words"]}
+        statuses = []
+
+        @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @given(case=operation.as_strategy())
+        def check(case):
+            response = case.call(base_url=url)
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                assert response.status_code == 422, (case.body, response.text)
+                assert response.json()["detail"][0]["type"] in in_words, (case.body, response.text)
+            # every check of schemathesis (status codes, content types, the response schemas) but its own rule that a
+            # schema-valid request is never refused: the service may refuse it for a rule listed in words, checked above
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
+
+        check()
+    assert statuses.count(200) >= 10, statuses  # most generated requests are forecast

@@ -1,51 +1,29 @@
 """``python -m benchmarks load-test``: a bounded load test of the forecasting service on 127.0.0.1.
 
-Starts ``darts_timesclip.serve`` in this process (uvicorn in a thread, a free port) for ``MODEL_PATH`` or, without
-one, for the ``compact`` TimesCLIP (random weights) fitted briefly on ETTh1's train split (L = H = 96); then sends
-``--requests`` forecast requests, ``--concurrency`` at a time, each for a different ETTh1 test window, and prints
-p50 / p90 / p99 latency, throughput and the number of errors (non-200 answers). Exits 1 if any request failed.
+Starts ``darts-timesclip serve`` in a process of its own (``--engine``, default ``torch``: micro-batching over the
+direct predictor) for ``MODEL_PATH`` or, without one, for the ``compact`` TimesCLIP (random weights) fitted briefly
+on ETTh1's train split (L = H = 96); then sends ``--requests`` forecast requests from ``--concurrency`` clients on
+keep-alive connections, each for an ETTh1 test window, and prints p50 / p90 / p99 latency, throughput, the number of
+errors (non-200 answers) and the requests answered per forward pass. Exits 1 if any request failed. The same
+measurement, for every engine and several concurrency levels side by side, is ``python -m benchmarks latency``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.study import Command
-
-
-def _fit_default(data_dir: Path | None, path: Path) -> None:
-    from benchmarks.protocol import prepare
-    from benchmarks.registry import get_spec, read_dataset
-    from darts_timesclip import TimesCLIPModel
-
-    data = prepare(read_dataset(get_spec("ETTh1"), data_dir), lookback=96)
-    model = TimesCLIPModel(
-        96,
-        96,
-        backbone="compact",
-        n_epochs=1,
-        batch_size=64,
-        random_state=2021,
-        pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False, "logger": False},
-    )
-    model.fit(data.split_series("train"), max_samples_per_ts=512)
-    model.save(str(path))
 
 
 class LoadTest(Command):
     """A bounded load test of the forecasting service on 127.0.0.1 (exit 1 on any failed request)."""
 
     name = "load-test"
-    flags = ("data_dir", "verbose")
+    flags = ("data_dir", "threads", "verbose")
+    defaults = {"threads": os.cpu_count() or 1}
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -54,6 +32,9 @@ class LoadTest(Command):
         )
         parser.add_argument("--requests", type=int, default=500)
         parser.add_argument("--concurrency", type=int, default=16)
+        parser.add_argument("--engine", choices=("torch", "onnx", "darts"), default="torch")
+        parser.add_argument("--max-batch", type=int, default=64)
+        parser.add_argument("--batch-wait-ms", type=float, default=2.0)
 
     def execute(self, args: argparse.Namespace) -> int:
         """Print the figures; 1 if a request failed."""
@@ -62,52 +43,27 @@ class LoadTest(Command):
 
 def load_test(args: argparse.Namespace) -> int:
     """Serve the model, send the requests, print latency and throughput (see the module docstring)."""
-    from benchmarks.protocol import prepare
-    from benchmarks.registry import get_spec, read_dataset
-    from darts_timesclip.serve import create_app, load_model, quiet_prediction_logs, running
+    from benchmarks.commands import latency
 
-    quiet_prediction_logs()
-
+    setting = latency.Setting(
+        data_dir=args.data_dir, model_path=args.model_path, backbone="compact", train_windows=512, device="cpu",
+        autocast=None, batch=64, repeats=1, concurrency=(args.concurrency,), requests=args.requests,
+        engines=(args.engine,), max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms, threads=args.threads,
+        backtest_windows=None,
+    )  # fmt: skip
+    train, test, _ = latency.load_data(args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.model_path
         if path is None:
             path = Path(tmp) / "model.pt"
-            _fit_default(args.data_dir, path)
-        model = load_model(path)
-        full = prepare(read_dataset(get_spec("ETTh1"), args.data_dir), lookback=96).series()
-        values = full.values()
-        ends = np.linspace(len(full) - 2000, len(full) - 96, args.requests).astype(int)
-        bodies = [
-            json.dumps({"series": {"values": values[e - 96 : e].tolist(), "start": int(e - 96)}, "n": 96}).encode()
-            for e in ends
-        ]
-        with running(create_app(model)) as url:
-
-            def send(body: bytes) -> tuple[int, float]:
-                request = urllib.request.Request(
-                    f"{url}/forecast", data=body, headers={"Content-Type": "application/json"}
-                )
-                start = time.perf_counter()
-                try:
-                    with urllib.request.urlopen(request, timeout=300) as response:
-                        response.read()
-                        status = response.status
-                except urllib.error.HTTPError as err:
-                    status = err.code
-                return status, time.perf_counter() - start
-
-            send(bodies[0])  # warm-up (first trainer, first charts)
-            start = time.perf_counter()
-            with ThreadPoolExecutor(args.concurrency) as pool:
-                results = list(pool.map(send, bodies))
-            wall = time.perf_counter() - start
-    latencies = np.array([seconds for _, seconds in results]) * 1e3
-    errors = sum(status != 200 for status, _ in results)
-    p50, p90, p99 = np.percentile(latencies, [50, 90, 99])
+            latency.fit_model(train, "compact", 512, path)
+        windows, _ = latency.test_windows(test, 2000)
+        rows = latency.service_rows(path, windows, setting)
+    _, clients, figures, per_pass = rows[0]
+    passes = f"; {per_pass:.1f} requests per forward pass" if per_pass is not None else ""
     print(
-        f"{args.requests} requests, {args.concurrency} at a time, H = 96, 7 variates, model {model.config.backbone} "
-        f"({'pretrained' if model.config.pretrained else 'random weights'}):\n"
-        f"  latency p50 {p50:.0f} ms, p90 {p90:.0f} ms, p99 {p99:.0f} ms; {args.requests / wall:.1f} requests/s; "
-        f"errors: {errors}"
+        f"{figures['n']} requests, {clients} at a time, H = 96, engine {args.engine}:\n"
+        f"  latency p50 {figures['p50']:.0f} ms, p90 {figures['p90']:.0f} ms, p99 {figures['p99']:.0f} ms; "
+        f"{figures['rps']:.1f} requests/s; errors: {figures['errors']}{passes}"
     )
-    return 1 if errors else 0
+    return 1 if figures["errors"] else 0

@@ -104,7 +104,11 @@ class VisionTower(nn.Module):
         return images
 
     def _encode(self, rows: torch.Tensor, colour_index: torch.Tensor) -> torch.Tensor:
-        """Pooled CLIP embeddings ``[N, H_vision]`` of the charts, in chunks."""
+        """Pooled CLIP embeddings ``[N, H_vision]`` of the charts, in chunks (all at once in an exported graph,
+        whose batch dimension a loop over chunks would fix)."""
+        if torch.compiler.is_exporting():
+            pixels = self.render(rows, colour_index)
+            return vision_pooled_output(self.clip, pixels.to(self.projection.weight.dtype))
         out = []
         for start in range(0, rows.shape[0], self.chunk_size):
             chunk = slice(start, start + self.chunk_size)

@@ -1,0 +1,39 @@
+"""``python -m benchmarks latency`` at tiny settings on a synthetic ETTh1: every section runs and prints its table."""
+
+from __future__ import annotations
+
+import re
+
+from benchmarks.cli import main
+from tests.benchmarks.bench_helpers import write_synthetic_csv
+
+
+def test_latency_command_prints_every_table(tmp_path, capsys):
+    write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    argv = ["latency", "--data-dir", str(tmp_path / "data"), "--backbone", "tiny", "--train-windows", "32",
+            "--batch", "4", "--repeats", "1", "--concurrency", "1", "3", "--requests", "6", "--engines", "darts",
+            "torch", "--threads", "1", "--backtest-windows", "5"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| network forward (batch 1) |" in out and "| total |" in out
+    assert re.search(r"\| direct predictor, torch engine \| [\d.]+ \| [\d.]+ \| [\d.]+x \|", out)
+    for engine in ("darts", "torch"):
+        for clients in (1, 3):
+            assert re.search(
+                rf"\| {engine} \| {clients} \| [\d.]+ \| [\d.]+x \| \d+ \| \d+ \| \d+ \| [\d.]+ \| 0 \|", out
+            ), out
+    assert re.search(r"\| torch \| 3 \| .* \| [\d.]+ \|\n", out)  # requests per forward pass, from /metrics
+    assert "Backtest: 5 windows" in out and "| Darts `historical_forecasts(retrain=False)` |" in out
+
+
+def test_gpu_figures_command_runs_on_a_cpu_at_tiny_settings(tmp_path, capsys):
+    write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    argv = ["gpu-figures", "--data-dir", str(tmp_path / "data"), "--device", "cpu", "--backbone", "tiny",
+            "--precision", "32-true", "--windows", "16", "--batch-size", "8", "--images", "16", "--batch", "4",
+            "--concurrency", "1", "2", "--requests", "4", "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\| 32 \| [\d,]+ \| [\d,]+ \|", out)  # the tiny preset's 32-pixel charts
+    assert re.search(r"\| on \| [\d.]+ \| [\d.]+ \|", out) and re.search(r"\| off \| [\d.]+ \| [\d.]+ \|", out)
+    assert re.search(r"\| direct predictor, torch engine \|", out)
+    assert re.search(r"\| torch \| 2 \| [\d.]+ \| - \|", out) and "All figures in" in out
