@@ -92,7 +92,7 @@ def example_results(tmp_path_factory):
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # a safety net for a heavily loaded machine
     )
     assert completed.returncode == 0, completed.stderr[-5000:]
     return plan, json.loads(results_file.read_text())
@@ -147,7 +147,7 @@ def test_site_builds_strictly(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # a safety net for a heavily loaded machine
     )
     assert completed.returncode == 0, completed.stderr[-5000:]
     usage = (tmp_path / "site" / "usage" / "index.html").read_text(encoding="utf-8")
