@@ -108,7 +108,7 @@ def _service(model_path: str, cwd: Path, env: dict[str, str]) -> Iterator[int]:
     log = (cwd / "service.log").open("w")
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # imports and loading the model: seconds, or minutes on a loaded machine
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
