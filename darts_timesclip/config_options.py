@@ -39,18 +39,36 @@ class DocumentedConfig:
         return ours, rest
 
     @classmethod
+    def _documented_fields(cls) -> list[tuple[dataclasses.Field, str]]:
+        """The public fields with their documentation, which states the default (added where the doc does not)."""
+        documented = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.metadata.get("public"):
+                doc = f.metadata["doc"]
+                documented.append((f, doc if "Default:" in doc else f"{doc} Default: ``{f.default!r}``."))
+        return documented
+
+    @classmethod
     def parameters_doc(cls, indent: int = 0) -> str:
         """The numpydoc ``Parameters`` entries of the public fields, with their defaults."""
         entries = []
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if not f.metadata.get("public"):
-                continue
-            doc = f.metadata["doc"]
-            if "Default:" not in doc:
-                doc += f" Default: ``{f.default!r}``."
-            body = textwrap.fill(doc, width=112, initial_indent="    ", subsequent_indent="    ")
+        for f, doc in cls._documented_fields():
+            body = textwrap.fill(
+                doc, width=112, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
+            )
             entries.append(f"{f.name}\n{body}")
         return textwrap.indent("\n".join(entries), " " * indent).lstrip()
+
+    @classmethod
+    def parameters_markdown(cls) -> str:
+        """The public fields as a Markdown table (argument, type, documentation), for the documentation site."""
+        rows = ["| argument | type | description |", "|---|---|---|"]
+        for f, doc in cls._documented_fields():
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            kind = kind.replace(" | ", " or ")  # ``bool | None``: a pipe would end the table cell
+            text = " ".join(doc.split()).replace("|", r"\|")
+            rows.append(f"| `{f.name}` | {kind} | {text} |")
+        return "\n".join(rows)
 
 
 def document_parameters(replacements: Mapping[str, Callable[[], str]]) -> Callable[[_F], _F]:

@@ -29,3 +29,17 @@ def quiet_trainer() -> dict:
 def signal():
     """``(train, held_out, naive_mse)``: the held-out benchmark of ``tests._helpers.signal_benchmark``."""
     return signal_benchmark()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Under ``.ci/run``: how long the README's test command took (bootstrap included), above pytest's last line."""
+    start = os.environ.get("DARTS_TIMESCLIP_CI_START")
+    if start and start.isdigit():
+        import time
+
+        seconds = int(time.time()) - int(start)
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+        terminalreporter.write_line(
+            f"README test command (bootstrap + pytest): {seconds // 60} min {seconds % 60} s on "
+            f"{os.cpu_count()} CPU cores; load average {load} at the end"
+        )

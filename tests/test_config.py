@@ -133,6 +133,20 @@ def test_public_parameters_are_documented_once_for_both_wrappers():
             assert f"\n        {name}\n            " in doc, name
     entry = "        temperature\n            Initial temperature of the contrastive loss"
     assert all(entry in doc for doc in docs)
+    assert '"openai/clip-vit-base-patch16"' in docs[0]  # a hyphenated value is never broken across lines
+
+
+def test_the_documentation_sites_argument_table_is_generated_from_the_config():
+    table = TimesCLIPConfig.parameters_markdown().splitlines()
+    assert table[:2] == ["| argument | type | description |", "|---|---|---|"]
+    rows = {line.split(" | ")[0].strip("| `"): line for line in table[2:]}
+    assert list(rows) == list(TimesCLIPConfig.public_parameters())
+    assert rows["temperature"] == (
+        "| `temperature` | float | Initial temperature of the contrastive loss (learnt; CLIP's start). Default: "
+        "``0.07``. |"
+    )
+    assert " | bool or None | " in rows["pretrained"]  # no bare pipe inside a cell
+    assert all(line.count(" | ") == 2 for line in table[2:])
 
 
 def test_the_darts_model_builds_its_config_from_its_arguments():
