@@ -11,7 +11,8 @@ import torch
 
 from tests._helpers import CPU_TRAINER, make_series, signal_benchmark
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# one torch thread per pytest-xdist worker (a worker per core), else up to two
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture

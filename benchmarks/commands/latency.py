@@ -303,8 +303,8 @@ def backtest_rows(model: Any, predictor: Any, test: Any, setting: Setting, netwo
     windows, histories = test_windows(test, setting.backtest_windows)
     series = test[-(len(windows) + LOOKBACK + HORIZON - 1) :]
     start = time.perf_counter()
-    forecasts = model.historical_forecasts(series, start=LOOKBACK, forecast_horizon=HORIZON, stride=1,
-                                           retrain=False, last_points_only=False, verbose=False)  # fmt: skip
+    forecasts = model.historical_forecasts(series, start=LOOKBACK, start_format="position", forecast_horizon=HORIZON,
+                                           stride=1, retrain=False, last_points_only=False, verbose=False)  # fmt: skip
     darts_seconds = time.perf_counter() - start
     start = time.perf_counter()
     direct = predictor.predict(HORIZON, windows)

@@ -414,6 +414,8 @@ def _trial_rows(grid: Any, spec: SearchSpec) -> tuple[list[dict[str, Any]], list
     names = [p.name for p in search_space(spec.model)]
     trials, curves = [], []
     for result in grid:
+        if result.config is None and result.metrics_dataframe is None:
+            continue  # a trial the interrupted search had not started: nothing to record
         trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path or "?").name)
         frame = result.metrics_dataframe
         losses = [] if frame is None or "val_loss" not in frame else [float(v) for v in frame["val_loss"]]
@@ -430,7 +432,7 @@ def _trial_rows(grid: Any, spec: SearchSpec) -> tuple[list[dict[str, Any]], list
         trials.append(
             {
                 "trial": trial_id,
-                **{name: result.config.get(name) for name in names},
+                **{name: (result.config or {}).get(name) for name in names},
                 "epochs": len(losses),
                 "best_val_loss": None if best is None else losses[best],
                 "best_epoch": None if best is None else best + 1,

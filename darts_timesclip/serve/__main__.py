@@ -2,4 +2,5 @@
 
 from darts_timesclip.serve.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # documentation tools import this module to inspect it
+    raise SystemExit(main())

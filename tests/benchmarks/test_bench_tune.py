@@ -194,3 +194,28 @@ def test_an_interrupted_search_resumes_and_finds_what_an_uninterrupted_one_finds
         tuple(t[n] for n in names) for t in expected_trials
     )
     assert len(trials) == 2 and {t["status"] for t in trials} <= {"completed", "stopped"}
+
+
+def test_the_records_of_an_interrupted_search_skip_the_trials_it_had_not_started():
+    import pandas as pd
+
+    class Result:  # the fields of ray.tune.Result that the records read
+        def __init__(self, config, losses, path):
+            self.config, self.path, self.error = config, path, None
+            self.metrics = {"trial_id": Path(path).name} if losses else None
+            self.metrics_dataframe = (
+                pd.DataFrame({"val_loss": losses, "time_total_s": [10.0 * (i + 1) for i in range(len(losses))]})
+                if losses
+                else None
+            )
+
+    spec = tune.SearchSpec("timesclip", "ETTh1", max_epochs=3)
+    config = {p.name: p.choices[0] if p.domain == "choice" else p.low for p in tune.search_space("timesclip")}
+    grid = [Result(config, [0.8, 0.7], "a"), Result(None, [], "pending"), Result(config, [0.9], "b")]
+    trials, curves = tune._trial_rows(grid, spec)
+    assert [(t["trial"], t["epochs"], t["best_val_loss"], t["status"]) for t in trials] == [
+        ("a", 2, 0.7, "stopped"),
+        ("b", 1, 0.9, "stopped"),
+    ]
+    assert trials[0]["learning_rate"] == config["learning_rate"]
+    assert [(c["trial"], c["epoch"], c["seconds"]) for c in curves] == [("a", 1, 10.0), ("a", 2, 20.0), ("b", 1, 10.0)]
