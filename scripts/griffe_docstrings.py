@@ -21,7 +21,11 @@ _CITATION_TARGET = re.compile(r"^(\s*)\.\. \[(\d+)\]", re.MULTILINE)
 
 def _role(match: re.Match[str]) -> str:
     short, target = match.group(1) == "~", match.group(2)
-    title = target.rsplit(".", 1)[-1] if short else target
+    explicit = re.fullmatch(r"(.+?)\s*<([^<>]+)>", target)  # Sphinx's ``:meth:`title <target>```
+    if explicit:
+        title, target = explicit.groups()
+    else:
+        title = target.rsplit(".", 1)[-1] if short else target
     if "." not in target:  # a bare name (``:meth:`fit```): no identifier to resolve
         return f"`{title}`"
     # an optional autorefs link: a link where the site documents the target, plain code where it does not

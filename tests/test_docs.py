@@ -195,7 +195,7 @@ def test_ci_prints_how_long_the_test_command_took_above_pytests_last_line(tmp_pa
     env = {**os.environ, "DARTS_TIMESCLIP_CI_START": str(started)}
     target = "tests/test_docs.py::test_code_block_parser_reads_directives_and_languages"
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", target],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -204,7 +204,20 @@ def test_ci_prints_how_long_the_test_command_took_above_pytests_last_line(tmp_pa
     )
     lines = completed.stdout.strip().splitlines()
     assert completed.returncode == 0, completed.stdout[-3000:]
-    assert re.fullmatch(r"1 passed in [\d.]+s", lines[-1].strip("= ")), lines[-1]
+    assert re.fullmatch(r"1 passed in [\d.]+s( \(\d+:\d\d:\d\d\))?", lines[-1].strip("= ")), lines[-1]
     timing = [line for line in lines if line.startswith("README test command (bootstrap + pytest): ")]
     assert len(timing) == 1 and re.search(r": 1 min \d+ s on \d+ CPU cores", timing[0]), lines
     assert "DARTS_TIMESCLIP_CI_START=" in (REPO / ".ci" / "run").read_text()
+
+
+def test_sphinx_roles_become_optional_links_of_the_site():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from griffe_docstrings import markdown_docstring
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    text = ":meth:`Model.predictor <pkg.Model.predictor>`, :class:`~pkg.Config`, :meth:`fit` [1]_"
+    assert markdown_docstring(text) == (
+        '<autoref identifier="pkg.Model.predictor" optional><code>Model.predictor</code></autoref>, '
+        '<autoref identifier="pkg.Config" optional><code>Config</code></autoref>, `fit` [1]'
+    )
