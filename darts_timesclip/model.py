@@ -94,7 +94,10 @@ class TimesCLIPModel(CheckedInputsMixin, PastCovariatesTorchModel):
             Every other argument of :class:`darts.models.forecasting.torch_forecasting_model.TorchForecastingModel`
             (``batch_size``, ``n_epochs``, ``loss_fn``, ``likelihood``, ``optimizer_kwargs``, ``lr_scheduler_cls``,
             ``pl_trainer_kwargs``, ``random_state``, ``save_checkpoints``, ...). Likelihoods: ``QuantileRegression``,
-            ``GaussianLikelihood``, ``LaplaceLikelihood``, ``CauchyLikelihood``, ``GumbelLikelihood``.
+            ``GaussianLikelihood``, ``LaplaceLikelihood``, ``CauchyLikelihood``, ``GumbelLikelihood`` (with either
+            ``normalization``); ``PoissonLikelihood``, ``NegativeBinomialLikelihood``, ``GammaLikelihood``,
+            ``LogNormalLikelihood``, ``BetaLikelihood`` (with ``normalization="adaptive"``, the default with a
+            likelihood). See :mod:`darts_timesclip.likelihoods`.
 
         {timesclip_references}
 
@@ -118,7 +121,7 @@ class TimesCLIPModel(CheckedInputsMixin, PastCovariatesTorchModel):
         self.config = TimesCLIPConfig(
             input_chunk_length=input_chunk_length,
             output_chunk_length=output_chunk_length,
-            parameter_kinds=parameter_kinds(self.likelihood, "TimesCLIP"),
+            parameter_kinds=parameter_kinds(self.likelihood, "TimesCLIP", config_kwargs.get("normalization")),
             **config_kwargs,
         )
         #: Component names of the training series and past covariates (``None`` before ``fit``, or where the

@@ -9,7 +9,7 @@ import pytest
 import torch
 from darts import concatenate
 from darts.dataprocessing.transformers import Scaler
-from darts.utils.likelihood_models import GaussianLikelihood, PoissonLikelihood, QuantileRegression
+from darts.utils.likelihood_models import BernoulliLikelihood, GaussianLikelihood, QuantileRegression
 
 from darts_timesclip import TimesCLIPModel
 from darts_timesclip.checked_model import CheckedInputsMixin
@@ -74,8 +74,8 @@ def test_gaussian_likelihood_scales_sigma_with_the_series(series):
 
 
 def test_unsupported_likelihood_is_rejected():
-    with pytest.raises(ValueError, match=r"`likelihood=PoissonLikelihood\(\)` is not supported"):
-        TimesCLIPModel(**model_kwargs(likelihood=PoissonLikelihood()))
+    with pytest.raises(ValueError, match=r"`likelihood=BernoulliLikelihood\(\)` is not supported"):
+        TimesCLIPModel(**model_kwargs(likelihood=BernoulliLikelihood()))
 
 
 def test_historical_forecasts_and_backtest(series):

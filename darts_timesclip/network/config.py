@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from darts_timesclip.backbones.loading import DEFAULT_BACKBONE, resolve_backbone
 from darts_timesclip.config_options import DocumentedConfig, document_parameters, option
 from darts_timesclip.network.image_encodings import IMAGE_ENCODINGS
-from darts_timesclip.network.normalization import PARAMETER_KINDS
+from darts_timesclip.network.normalization import AFFINE_KINDS, NORMALIZATIONS, PARAMETER_KINDS
 from darts_timesclip.network.patching import num_patches
 
 #: What the contrastive loss aligns (see ``TimesCLIPConfig.alignment``).
@@ -50,7 +50,8 @@ class TimesCLIPConfig(DocumentedConfig):
         Number of leading variates of a window that are forecast; the others (covariates) are seen, not forecast.
     parameter_kinds
         One entry of ``PARAMETER_KINDS`` per forecast parameter: how it returns to the input's scale
-        (``("location",)`` for point forecasts, ``("location", "softplus_scale")`` for a Gaussian, ...).
+        (``("location",)`` for point forecasts, ``("location", "softplus_scale")`` for a Gaussian, ...). Kinds other
+        than ``"location"`` and ``"softplus_scale"`` need ``normalization="adaptive"``.
     {parameters}
     vision_config, text_config
         ``CLIPVisionConfig`` / ``CLIPTextConfig`` dictionaries. Default: resolved from ``backbone``.
@@ -127,6 +128,16 @@ class TimesCLIPConfig(DocumentedConfig):
         None,
         "Depth (transformer layers) of the numeric view's text tower when it has random weights. ``None``: the "
         "backbone's.",
+    )
+    normalization: str | None = option(
+        None,
+        'How windows are normalised and forecasts returned to scale: ``"instance"``, each variate of each window by '
+        'its own mean and standard deviation (the paper\'s); ``"adaptive"``, the towers see the same normalised '
+        "windows, but forecasts return to scale through a learnt blend, per target variate, of the window's statistics "
+        "and running reference statistics of the training windows, and the window's statistics relative to the "
+        "reference reach the generator as one more token (calibrated probabilistic forecasts; families beyond "
+        'location-scale need it). ``None``: ``"instance"`` for point forecasts (one ``"location"`` output), '
+        '``"adaptive"`` for every likelihood.',
     )
     dropout: float = option(0.1, "Dropout of the variate selection and the generator.")
     embedding_cache_mb: float = option(
@@ -212,6 +223,19 @@ class TimesCLIPConfig(DocumentedConfig):
             raise ValueError(f"`parameter_kinds` must be a non-empty tuple of {PARAMETER_KINDS}, got {kinds}.")
         object.__setattr__(self, "parameter_kinds", kinds)
         object.__setattr__(self, "argument_names", dict(self.argument_names))
+        if self.normalization is None:
+            object.__setattr__(self, "normalization", "instance" if kinds == ("location",) else "adaptive")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"`{name('normalization')}` must be one of {NORMALIZATIONS} or None, got `{self.normalization!r}`."
+            )
+        scale_only = sorted({k for k in kinds if k not in AFFINE_KINDS})
+        if scale_only and self.normalization != "adaptive":
+            raise ValueError(
+                f"`{name('normalization')}='{self.normalization}'` cannot return parameters of kinds {scale_only} to "
+                f"scale: they depend on the window's level, which instance normalisation hides from the network; pass "
+                f"`{name('normalization')}='adaptive'` (or None)."
+            )
 
         if (self.vision_config is None) != (self.text_config is None):
             raise ValueError("`vision_config` and `text_config` must be given together (or both left None).")
@@ -325,6 +349,7 @@ class TimesCLIPConfig(DocumentedConfig):
         if unknown:
             raise ValueError(f"Unknown TimesCLIP config keys {unknown}; known: {sorted(known)}.")
         values["parameter_kinds"] = tuple(values.get("parameter_kinds", ("location",)))
+        values.setdefault("normalization", "instance")  # saved before the option existed: the paper's
         return cls(**values, argument_names=argument_names)
 
 

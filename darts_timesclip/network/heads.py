@@ -125,7 +125,8 @@ class VariateSelection(nn.Module):
 class ForecastGenerator(nn.Module):
     """Per variate, ``[patch tokens, selected token]`` -> flatten -> linear -> ``H x nr_params`` (shared weights).
 
-    Without the numeric view (vision-only) there are no patch tokens: the selected token alone feeds the linear.
+    Without the numeric view (vision-only) there are no patch tokens: the selected token alone feeds the linear. With
+    ``normalization="adaptive"`` the statistics token follows the selected one (``n_tokens`` counts it).
     """
 
     def __init__(self, n_tokens: int, dim: int, horizon: int, nr_params: int, dropout: float = 0.1) -> None:
@@ -135,12 +136,17 @@ class ForecastGenerator(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(n_tokens * dim, horizon * nr_params)
 
-    def forward(self, patch_tokens: torch.Tensor | None, selected: torch.Tensor) -> torch.Tensor:
-        """``patch_tokens [B, V, N, D]`` (or ``None``), ``selected [B, V, D]`` -> ``[B, H, V, nr_params]``."""
+    def forward(
+        self, patch_tokens: torch.Tensor | None, selected: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``patch_tokens [B, V, N, D]`` (or ``None``), ``selected [B, V, D]``, ``extra [B, V, D]`` (or ``None``) ->
+        ``[B, H, V, nr_params]``."""
         batch, n_var = selected.shape[:2]
         tokens = selected.unsqueeze(2)
         if patch_tokens is not None:
             tokens = torch.cat([patch_tokens, tokens], dim=2)
+        if extra is not None:
+            tokens = torch.cat([tokens, extra.unsqueeze(2)], dim=2)
         tokens = tokens.flatten(start_dim=2)
         out = self.linear(self.dropout(tokens)).view(batch, n_var, self.horizon, self.nr_params)
         return out.transpose(1, 2)

@@ -22,7 +22,12 @@ from darts_timesclip.network.heads import (
     VariateSelection,
 )
 from darts_timesclip.network.losses import TimesCLIPLosses, combine_losses
-from darts_timesclip.network.normalization import InstanceStats, denormalize, instance_normalize
+from darts_timesclip.network.normalization import (
+    AdaptiveNormalization,
+    InstanceStats,
+    denormalize,
+    instance_normalize,
+)
 from darts_timesclip.network.towers import NumericTower, VisionTower
 
 
@@ -144,10 +149,20 @@ class TimesCLIPNetwork(nn.Module):
             if config.use_variate_selection
             else None
         )
-        n_tokens = (config.n_patches if config.use_numeric else 0) + 1
+        # `normalization="adaptive"`: reference statistics, learnt blends and the generator's statistics token (built
+        # only then, so that the paper's network stays parameter for parameter what it was)
+        self.adaptive_normalization = None
+        if config.normalization == "adaptive":
+            self.adaptive_normalization = AdaptiveNormalization(config.n_targets, len(config.parameter_kinds), width)
+        n_tokens = (config.n_patches if config.use_numeric else 0) + 1 + (self.adaptive_normalization is not None)
         self.generator = ForecastGenerator(
             n_tokens, width, config.output_chunk_length, len(config.parameter_kinds), config.dropout
         )
+        if self.adaptive_normalization is not None:
+            # every forecast starts at the blended location with a unit normalised spread: random initial outputs
+            # (of the order of the window's spread) cost a likelihood hundreds of steps to unlearn
+            nn.init.zeros_(self.generator.linear.weight)
+            nn.init.zeros_(self.generator.linear.bias)
 
     @property
     def n_targets(self) -> int:
@@ -273,7 +288,16 @@ class TimesCLIPNetwork(nn.Module):
 
         nt = self.n_targets
         patch_tokens = encoding.patch_tokens
-        y = self.generator(patch_tokens[:, :nt] if patch_tokens is not None else None, encoding.selected[:, :nt])
-        prediction = denormalize(y, encoding.stats, self.config.parameter_kinds)
+        stats, extra_token = encoding.stats, None
+        if self.adaptive_normalization is not None:
+            if self.training:
+                self.adaptive_normalization.update(stats)
+            stats, extra_token = self.adaptive_normalization(stats)
+        y = self.generator(
+            patch_tokens[:, :nt] if patch_tokens is not None else None, encoding.selected[:, :nt], extra_token
+        )
+        if self.adaptive_normalization is not None:
+            y = self.adaptive_normalization.offset(y)
+        prediction = denormalize(y, stats, self.config.parameter_kinds)
         image, text, attention = encoding.image, encoding.text, encoding.attention
         return TimesCLIPOutput(prediction, alignment_loss, image, text, attention)

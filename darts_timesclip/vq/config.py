@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from darts_timesclip.config_options import DocumentedConfig, option
-from darts_timesclip.network.normalization import PARAMETER_KINDS
+from darts_timesclip.network.normalization import AFFINE_KINDS
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,8 @@ class VQTransformerConfig(DocumentedConfig):
         if not (self.code_temperature > 0 and math.isfinite(self.code_temperature)):
             raise ValueError(f"`code_temperature` must be a finite number > 0, got `{self.code_temperature}`.")
         kinds = tuple(self.parameter_kinds)
-        if not kinds or any(kind not in PARAMETER_KINDS for kind in kinds):
-            raise ValueError(f"`parameter_kinds` must be a non-empty tuple of {PARAMETER_KINDS}, got {kinds}.")
+        if not kinds or any(kind not in AFFINE_KINDS for kind in kinds):
+            raise ValueError(f"`parameter_kinds` must be a non-empty tuple of {AFFINE_KINDS}, got {kinds}.")
         object.__setattr__(self, "parameter_kinds", kinds)
 
     # ------------------------------------------------------------------ derived sizes

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from darts_timesclip.checked_model import CheckedInputsMixin, SeriesLike
 from darts_timesclip.config_options import document_parameters
-from darts_timesclip.likelihoods import parameter_kinds
+from darts_timesclip.likelihoods import affine_parameter_kinds
 from darts_timesclip.validation import as_series_list
 from darts_timesclip.vq.config import VQTransformerConfig
 from darts_timesclip.vq.network import VQTransformerNetwork
@@ -135,7 +135,7 @@ class VQTransformerModel(CheckedInputsMixin, PastCovariatesTorchModel):
             input_chunk_length=input_chunk_length,
             output_chunk_length=output_chunk_length,
             output_chunk_shift=output_chunk_shift,
-            parameter_kinds=parameter_kinds(self.likelihood, "VQTransformerModel"),
+            parameter_kinds=affine_parameter_kinds(self.likelihood, "VQTransformerModel"),
             **config_kwargs,
         )
         #: Epoch means of the tokenizer and pretraining stages' logged values, in the order they ran.
