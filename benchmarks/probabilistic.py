@@ -1,0 +1,309 @@
+"""Probabilistic scores over every stride-1 test window: CRPS and central-interval coverage.
+
+The protocol is the suite's (:mod:`benchmarks.protocol`: train-split scaling, every stride-1 test window,
+``historical_forecasts(retrain=False)``), with distributions instead of points. A model predicts its likelihood's
+parameters once per window (``predict_likelihood_parameters=True``), and the distribution is scored from them:
+
+- ``QuantileRegression``: the CRPS from the predicted quantiles, ``CRPS = 2 * sum_k w_k * pinball_k`` (the quantile
+  decomposition of the CRPS, each level standing for the probability between the midpoints to its neighbours, the
+  end levels for the tails: the weights sum to 1); the intervals are the predicted quantiles (80 %: 0.1 to 0.9; 95 %:
+  0.025 to 0.975);
+- a parametric likelihood (Gaussian, Laplace, ...): ``num_samples`` draws per window, step and variate from the
+  predicted distribution, the CRPS from the samples (``E|X - y| - E|X - X'| / 2``) and the intervals from their
+  empirical quantiles. Drawing from the predicted parameters is what Darts' ``predict(num_samples=...)`` does, without
+  its one forward pass per sample.
+
+The point forecast scored by MSE and MAE is the median. Every score is averaged over windows, steps and variates on
+the standardised scale, and computed in chunks of windows, so that memory stays bounded for many variates and samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from benchmarks.protocol import PreparedData, truth_windows
+
+if TYPE_CHECKING:
+    from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
+
+#: The quantile levels that quantile-regression models predict: the 80 % and 95 % intervals' ends, the median, and
+#: a grid between them for the CRPS.
+QUANTILE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975)
+#: Nominal coverages of the central intervals scored.
+INTERVALS = (0.8, 0.95)
+#: Forecast values (windows x steps x variates x quantiles or samples) held at once while scoring (~64 MB float32).
+_CHUNK_ELEMENTS = 1 << 24
+
+
+def quantile_weights(levels: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """Midpoint-rule weights of quantile levels for the CRPS: level ``k`` covers ``[(t_{k-1} + t_k) / 2, (t_k +
+    t_{k+1}) / 2]``, the first from 0 and the last to 1; the weights sum to 1.
+
+    Raises
+    ------
+    ValueError
+        If the levels are not strictly increasing in (0, 1).
+    """
+    tau = np.asarray(levels, dtype=np.float64)
+    if tau.ndim != 1 or tau.size < 1 or np.any(np.diff(tau) <= 0) or tau[0] <= 0 or tau[-1] >= 1:
+        raise ValueError(f"`levels` must be strictly increasing in (0, 1), got {list(levels)}.")
+    edges = np.concatenate([[0.0], (tau[1:] + tau[:-1]) / 2, [1.0]])
+    return np.diff(edges)
+
+
+def crps_from_quantiles(quantiles: np.ndarray, levels: tuple[float, ...], truth: np.ndarray) -> np.ndarray:
+    """CRPS of quantile forecasts, ``2 * sum_k w_k * pinball_{t_k}(y - q_k)`` (:func:`quantile_weights`).
+
+    Parameters
+    ----------
+    quantiles
+        ``[..., K]`` predicted quantiles at ``levels``.
+    levels
+        The ``K`` increasing quantile levels.
+    truth
+        ``[...]`` observations.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[...]`` CRPS per observation.
+    """
+    tau = np.asarray(levels, dtype=np.float64)
+    error = truth[..., None] - quantiles
+    pinball = np.maximum(tau * error, (tau - 1) * error)
+    return 2.0 * pinball @ quantile_weights(levels)
+
+
+def crps_from_samples(samples: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """CRPS of an ensemble, ``E|X - y| - E|X - X'| / 2`` over its ``S`` members (the empirical distribution's CRPS).
+
+    Parameters
+    ----------
+    samples
+        ``[..., S]`` draws of the forecast distribution.
+    truth
+        ``[...]`` observations.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[...]`` CRPS per observation.
+    """
+    n = samples.shape[-1]
+    ordered = np.sort(samples, axis=-1)
+    to_truth = np.abs(ordered - truth[..., None]).mean(axis=-1)
+    # sum_{i,j} |x_i - x_j| = 2 * sum_i (2 i - n - 1) x_(i) for sorted x, i = 1..n
+    rank_weights = 2.0 * np.arange(1, n + 1) - n - 1
+    spread = 2.0 * (ordered @ rank_weights) / n**2
+    return to_truth - 0.5 * spread
+
+
+def _inverse_cdfs() -> dict[type, Any]:
+    """Inverse CDFs ``(loc, scale, u) -> x`` of the location-scale likelihoods, by Darts likelihood class."""
+    import torch
+    from darts.utils.likelihood_models import torch as lm
+
+    return {
+        lm.GaussianLikelihood: lambda loc, scale, u: loc + scale * torch.special.ndtri(u),
+        lm.LaplaceLikelihood: lambda loc, scale, u: loc - scale * (u - 0.5).sign() * torch.log1p(-2 * (u - 0.5).abs()),
+        lm.CauchyLikelihood: lambda loc, scale, u: loc + scale * torch.tan(torch.pi * (u - 0.5)),
+        lm.GumbelLikelihood: lambda loc, scale, u: loc - scale * torch.log(-torch.log(u)),
+    }
+
+
+def sample_likelihood(likelihood: Any, parameters: np.ndarray, num_samples: int, generator: Any) -> np.ndarray:
+    """``num_samples`` draws ``[..., S]`` of a location-scale likelihood from its parameters ``[..., 2]`` (location,
+    scale, as ``predict_likelihood_parameters`` returns them), by inverse-CDF sampling from a seeded generator.
+
+    Raises
+    ------
+    ValueError
+        For a likelihood that is not a location-scale family.
+    """
+    import torch
+
+    inverse_cdf = next((f for family, f in _inverse_cdfs().items() if isinstance(likelihood, family)), None)
+    if inverse_cdf is None:
+        raise ValueError(
+            f"Scoring `likelihood={type(likelihood).__name__}()` by samples is not supported; use QuantileRegression "
+            "or a location-scale family (Gaussian, Laplace, Cauchy, Gumbel)."
+        )
+    p = torch.as_tensor(parameters, dtype=torch.float64)
+    u = torch.rand((*p.shape[:-1], num_samples), generator=generator, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+    return inverse_cdf(p[..., 0:1], p[..., 1:2], u).numpy()
+
+
+@dataclass(frozen=True)
+class ProbabilisticScore:
+    """Scores of a probabilistic model over the test windows (standardised scale).
+
+    Attributes
+    ----------
+    crps
+        Mean CRPS over windows, steps and variates.
+    coverage
+        Share of observations inside each central interval, by nominal coverage (``{0.8: ..., 0.95: ...}``).
+    width
+        Mean width of each central interval.
+    mse, mae
+        Errors of the median.
+    n_windows
+        Number of stride-1 test windows scored.
+    method
+        ``"quantiles"`` or ``"samples"`` (with the number of samples).
+    example
+        One window's lookback, truth, median and 80 % interval of its last variate, for plots.
+    """
+
+    crps: float
+    coverage: dict[float, float]
+    width: dict[float, float]
+    mse: float
+    mae: float
+    n_windows: int
+    method: str
+    example: dict = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics for a result record: ``crps``, ``coverage_80``, ``coverage_95``, ``width_80``, ..."""
+        out = {"crps": self.crps}
+        for nominal in sorted(self.coverage):
+            out[f"coverage_{round(100 * nominal)}"] = self.coverage[nominal]
+            out[f"width_{round(100 * nominal)}"] = self.width[nominal]
+        return out
+
+
+def score_probabilistic(
+    model: TorchForecastingModel,
+    data: PreparedData,
+    horizon: int,
+    num_samples: int = 100,
+    seed: int = 0,
+    example_index: int = 0,
+    dataloader_kwargs: dict | None = None,
+) -> ProbabilisticScore:
+    """Forecast every test window at stride 1 with ``historical_forecasts`` and score the distributions.
+
+    Parameters
+    ----------
+    model
+        A fitted Darts model with a likelihood (``QuantileRegression`` whose quantiles include the interval ends,
+        or a location-scale family) and ``input_chunk_length == data.lookback``.
+    data
+        The prepared dataset.
+    horizon
+        Forecast horizon ``H``.
+    num_samples
+        Draws per window, step and variate for a parametric likelihood (ignored for quantiles).
+    seed
+        Seed of the draws.
+    example_index
+        Test window kept in ``example`` (its last variate).
+    dataloader_kwargs
+        Passed to the prediction data loader.
+
+    Raises
+    ------
+    ValueError
+        Without a likelihood, with quantiles that miss an interval's ends or the median, or without test windows.
+    """
+    import torch
+    from darts.utils.likelihood_models import QuantileRegression
+
+    likelihood = getattr(model, "likelihood", None)
+    if likelihood is None:
+        raise ValueError("`model` has no likelihood: probabilistic scores need a probabilistic model.")
+    lookback = data.lookback
+    test_start, _ = data.borders.test
+    n_windows = data.borders.n_windows("test", lookback, horizon)
+    if n_windows < 1:
+        raise ValueError(f"`horizon={horizon}` with `lookback={lookback}` leaves no test window.")
+    n_variates = data.scaled.shape[1]
+    quantiles = isinstance(likelihood, QuantileRegression)
+    if quantiles:
+        levels = tuple(float(q) for q in likelihood.quantiles)
+        needed = {0.5, *(round((1 - c) / 2, 6) for c in INTERVALS), *(round((1 + c) / 2, 6) for c in INTERVALS)}
+        missing = sorted(needed - {round(q, 6) for q in levels})
+        if missing:
+            raise ValueError(f"`QuantileRegression({list(levels)})` lacks the levels {missing} the scores need.")
+        n_params = len(levels)
+        width = n_params
+    else:
+        n_params = likelihood.num_parameters
+        width = num_samples
+    generator = torch.Generator().manual_seed(seed)
+    chunk = max(1, _CHUNK_ELEMENTS // (horizon * n_variates * width))
+    truth = truth_windows(data.scaled, test_start + lookback, n_windows, horizon)
+    sums = {"crps": 0.0, "sq": 0.0, "abs": 0.0}
+    covered = {c: 0.0 for c in INTERVALS}
+    widths = {c: 0.0 for c in INTERVALS}
+    example: dict = {}
+    for w0 in range(0, n_windows, chunk):
+        w1 = min(n_windows, w0 + chunk)
+        sub = data.series(test_start + w0, test_start + w1 - 1 + lookback + horizon)
+        forecasts = model.historical_forecasts(
+            series=sub,
+            start=lookback,
+            start_format="position",
+            forecast_horizon=horizon,
+            stride=1,
+            retrain=False,
+            overlap_end=False,
+            last_points_only=False,
+            verbose=False,
+            predict_likelihood_parameters=True,
+            predict_kwargs={"dataloader_kwargs": dataloader_kwargs or {}},
+        )
+        if len(forecasts) != w1 - w0:
+            raise RuntimeError(f"historical_forecasts returned {len(forecasts)} windows, expected {w1 - w0}.")
+        params = np.stack([f.values(copy=False) for f in forecasts]).astype(np.float64)
+        params = params.reshape(w1 - w0, horizon, n_variates, n_params)  # Darts groups parameters by component
+        y = np.asarray(truth[w0:w1], dtype=np.float64)
+        if quantiles:
+            values = np.sort(params, axis=-1)  # quantile crossing: the sorted values are a valid quantile function
+            crps = crps_from_quantiles(values, levels, y)
+            level_of = {round(q, 6): k for k, q in enumerate(levels)}
+
+            def quantile(q: float, values: np.ndarray = values, level_of: dict = level_of) -> np.ndarray:
+                return values[..., level_of[round(q, 6)]]
+        else:
+            values = sample_likelihood(likelihood, params, num_samples, generator)
+            crps = crps_from_samples(values, y)
+
+            def quantile(q: float, values: np.ndarray = values) -> np.ndarray:
+                return np.quantile(values, q, axis=-1)
+
+        median = quantile(0.5)
+        sums["crps"] += float(crps.sum())
+        sums["sq"] += float(np.square(median - y).sum())
+        sums["abs"] += float(np.abs(median - y).sum())
+        for nominal in INTERVALS:
+            low, high = quantile(round((1 - nominal) / 2, 6)), quantile(round((1 + nominal) / 2, 6))
+            covered[nominal] += float(((y >= low) & (y <= high)).sum())
+            widths[nominal] += float((high - low).sum())
+        if w0 <= example_index < w1:
+            first_target = test_start + lookback + example_index
+            k = example_index - w0
+            example = {
+                "index": example_index,
+                "variate": data.dataset.columns[-1],
+                "context": data.scaled[first_target - lookback : first_target, -1].tolist(),
+                "truth": data.scaled[first_target : first_target + horizon, -1].tolist(),
+                "forecast": median[k, :, -1].tolist(),
+                "lower_80": quantile(0.1)[k, :, -1].tolist(),
+                "upper_80": quantile(0.9)[k, :, -1].tolist(),
+            }
+    count = n_windows * horizon * n_variates
+    return ProbabilisticScore(
+        crps=sums["crps"] / count,
+        coverage={c: covered[c] / count for c in INTERVALS},
+        width={c: widths[c] / count for c in INTERVALS},
+        mse=sums["sq"] / count,
+        mae=sums["abs"] / count,
+        n_windows=n_windows,
+        method="quantiles" if quantiles else f"samples ({num_samples})",
+        example=example,
+    )
