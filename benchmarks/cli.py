@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "benchmarks.studies.transfer:TransferStudy",
     "benchmarks.studies.regression:RegressionStudy",
     "benchmarks.studies.tune:TuneStudy",
+    "benchmarks.studies.probabilistic:ProbabilisticStudy",
     "benchmarks.commands.quickstart:Quickstart",
     "benchmarks.commands.speed:Speed",
     "benchmarks.commands.export:Export",

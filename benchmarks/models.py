@@ -89,9 +89,17 @@ RENAMED_MODELS: dict[str, str] = {"timesclip-no-vision": "timesclip-language-onl
 BASELINES = ("nlinear", "dlinear", "patchtst", "itransformer")
 OTHER_MODELS = ("vqtransformer",)
 """This package's second model (``VQTransformerModel``): run on request and in the quick tier."""
+PROBABILISTIC_BASELINES = ("tide",)
+"""Darts models run beside the baselines in the probabilistic study (``python -m benchmarks probabilistic``)."""
 TUNED_MODELS = ("timesclip-tuned", *(f"{name}-tuned" for name in BASELINES))
 """A model with the configuration its validation-split search found (``python -m benchmarks tune``)."""
-MODEL_NAMES: tuple[str, ...] = (*TIMESCLIP_MODELS, *BASELINES, *OTHER_MODELS, *TUNED_MODELS)
+MODEL_NAMES: tuple[str, ...] = (
+    *TIMESCLIP_MODELS,
+    *BASELINES,
+    *OTHER_MODELS,
+    *PROBABILISTIC_BASELINES,
+    *TUNED_MODELS,
+)
 """Every model name the suite accepts (besides a factory of one's own, see :func:`external_config`)."""
 
 DEFAULT_MODELS = ("timesclip", *BASELINES)
@@ -347,6 +355,7 @@ def _itransformer_setup(dataset: str, horizon: int) -> tuple[dict[str, Any], dic
 
 
 _TINY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "tide": {"hidden_size": 16, "decoder_output_dim": 4, "temporal_decoder_hidden": 8},
     "patchtst": {"encoder_layers": 1, "n_heads": 2, "hidden_size": 8, "linear_hidden_size": 16},
     "itransformer": {"hidden_size": 16, "d_ff": 16, "e_layers": 1, "n_heads": 2},
     "vqtransformer": {
@@ -428,6 +437,23 @@ def model_config(
             family="darts",
             architecture={"shared_weights": True, "const_init": True, "kernel_size": 25},
             source="Time-Series-Library scripts/long_term_forecast DLinear (run.py defaults)",
+        )
+    elif name == "tide":
+        config = ModelConfig(
+            name=name,
+            family="darts",
+            architecture={
+                "num_encoder_layers": 2,
+                "num_decoder_layers": 2,
+                "decoder_output_dim": 8,
+                "hidden_size": 256,
+                "temporal_decoder_hidden": 128,
+                "use_layer_norm": True,
+                "dropout": 0.3,
+                "use_reversible_instance_norm": True,
+            },
+            learning_rate=1e-3,
+            source="TiDE paper (arXiv 2304.08424) long-horizon widths with RevIN; Darts' optimiser defaults",
         )
     elif name == "patchtst":
         arch, train = _patchtst_setup(dataset)
@@ -683,6 +709,10 @@ def build_model(
         "pl_trainer_kwargs": trainer_kwargs,
     }
     arch = dict(config.architecture)
+    if "likelihood" in arch:  # by name in the configuration (and so in the job's id), as an object in the model
+        from benchmarks.probabilistic import make_likelihood
+
+        arch["likelihood"] = make_likelihood(arch["likelihood"])
     steps_per_epoch = math.ceil(n_train_windows / config.batch_size)
     if config.family == "timesclip":
         # TimesCLIPModel schedules itself (per-step cosine to 0, lower rate for the text tower); other schedules
@@ -699,9 +729,9 @@ def build_model(
             arch[name] = effective_epochs(replace(config, n_epochs=arch[name]), caps)
         return VQTransformerModel(**arch, **common)
     if config.family == "darts":
-        from darts.models import DLinearModel, NLinearModel
+        from darts.models import DLinearModel, NLinearModel, TiDEModel
 
-        model_cls = {"nlinear": NLinearModel, "dlinear": DLinearModel}[config.name]
+        model_cls = {"nlinear": NLinearModel, "dlinear": DLinearModel, "tide": TiDEModel}[config.name]
         return model_cls(use_static_covariates=False, **arch, **common)
     from darts.models import NeuralForecastModel
 

@@ -8,7 +8,9 @@ parameters once per window (``predict_likelihood_parameters=True``), and the dis
   decomposition of the CRPS, each level standing for the probability between the midpoints to its neighbours, the
   end levels for the tails: the weights sum to 1); the intervals are the predicted quantiles (80 %: 0.1 to 0.9; 95 %:
   0.025 to 0.975);
-- a parametric likelihood (Gaussian, Laplace, ...): ``num_samples`` draws per window, step and variate from the
+- ``GaussianLikelihood`` and ``LaplaceLikelihood``: the CRPS in closed form (Gneiting and Raftery 2007) and the
+  intervals from the predicted distribution's quantiles, exactly;
+- another location-scale likelihood (Cauchy, Gumbel): ``num_samples`` draws per window, step and variate from the
   predicted distribution, the CRPS from the samples (``E|X - y| - E|X - X'| / 2``) and the intervals from their
   empirical quantiles. Drawing from the predicted parameters is what Darts' ``predict(num_samples=...)`` does, without
   its one forward pass per sample.
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.protocol import PreparedData, truth_windows
+from benchmarks.protocol import PreparedData, TestScore, truth_windows
 
 if TYPE_CHECKING:
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
@@ -36,6 +38,28 @@ QUANTILE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9
 INTERVALS = (0.8, 0.95)
 #: Forecast values (windows x steps x variates x quantiles or samples) held at once while scoring (~64 MB float32).
 _CHUNK_ELEMENTS = 1 << 24
+#: The likelihoods a benchmark job can name (``ModelConfig.architecture["likelihood"]``): quantile regression at
+#: :data:`QUANTILE_LEVELS`, or a location-scale family scored in closed form.
+LIKELIHOODS = ("quantile", "gaussian", "laplace")
+
+
+def make_likelihood(name: str) -> Any:
+    """The Darts likelihood of a name in :data:`LIKELIHOODS`.
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    """
+    from darts.utils.likelihood_models import GaussianLikelihood, LaplaceLikelihood, QuantileRegression
+
+    if name == "quantile":
+        return QuantileRegression(list(QUANTILE_LEVELS))
+    if name == "gaussian":
+        return GaussianLikelihood()
+    if name == "laplace":
+        return LaplaceLikelihood()
+    raise ValueError(f"`likelihood` must be one of {LIKELIHOODS}, got `{name!r}`.")
 
 
 def quantile_weights(levels: tuple[float, ...] | np.ndarray) -> np.ndarray:
@@ -101,6 +125,23 @@ def crps_from_samples(samples: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return to_truth - 0.5 * spread
 
 
+def crps_closed_form(likelihood: Any, parameters: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
+    """The CRPS ``[...]`` of Gaussian or Laplace forecasts with parameters ``[..., 2]`` (location, scale), in closed
+    form: ``s * (z (2 Phi(z) - 1) + 2 phi(z) - 1 / sqrt(pi))`` and ``s * (|z| + exp(-|z|) - 3 / 4)`` for
+    ``z = (y - loc) / s``; ``None`` for another likelihood."""
+    from darts.utils.likelihood_models import GaussianLikelihood, LaplaceLikelihood
+    from scipy import special
+
+    loc, scale = parameters[..., 0], parameters[..., 1]
+    z = (truth - loc) / scale
+    if isinstance(likelihood, GaussianLikelihood):
+        cdf, pdf = special.ndtr(z), np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+        return scale * (z * (2 * cdf - 1) + 2 * pdf - 1 / np.sqrt(np.pi))
+    if isinstance(likelihood, LaplaceLikelihood):
+        return scale * (np.abs(z) + np.exp(-np.abs(z)) - 0.75)
+    return None
+
+
 def _inverse_cdfs() -> dict[type, Any]:
     """Inverse CDFs ``(loc, scale, u) -> x`` of the location-scale likelihoods, by Darts likelihood class."""
     import torch
@@ -153,7 +194,7 @@ class ProbabilisticScore:
     n_windows
         Number of stride-1 test windows scored.
     method
-        ``"quantiles"`` or ``"samples"`` (with the number of samples).
+        ``"quantiles"``, ``"closed form"`` or ``"samples"`` (with the number of samples).
     example
         One window's lookback, truth, median and 80 % interval of its last variate, for plots.
     """
@@ -233,7 +274,9 @@ def score_probabilistic(
         width = n_params
     else:
         n_params = likelihood.num_parameters
-        width = num_samples
+        closed = crps_closed_form(likelihood, np.ones((1, 2)), np.zeros(1)) is not None
+        width = 2 if closed else num_samples
+        method = "closed form" if closed else f"samples ({num_samples})"
     generator = torch.Generator().manual_seed(seed)
     chunk = max(1, _CHUNK_ELEMENTS // (horizon * n_variates * width))
     truth = truth_windows(data.scaled, test_start + lookback, n_windows, horizon)
@@ -270,11 +313,19 @@ def score_probabilistic(
             def quantile(q: float, values: np.ndarray = values, level_of: dict = level_of) -> np.ndarray:
                 return values[..., level_of[round(q, 6)]]
         else:
-            values = sample_likelihood(likelihood, params, num_samples, generator)
-            crps = crps_from_samples(values, y)
+            crps = crps_closed_form(likelihood, params, y)
+            if crps is not None:
+                inverse_cdf = next(f for family, f in _inverse_cdfs().items() if isinstance(likelihood, family))
 
-            def quantile(q: float, values: np.ndarray = values) -> np.ndarray:
-                return np.quantile(values, q, axis=-1)
+                def quantile(q: float, params: np.ndarray = params, inverse_cdf: Any = inverse_cdf) -> np.ndarray:
+                    p = torch.as_tensor(params, dtype=torch.float64)
+                    return inverse_cdf(p[..., 0], p[..., 1], torch.full_like(p[..., 0], q)).numpy()
+            else:
+                values = sample_likelihood(likelihood, params, num_samples, generator)
+                crps = crps_from_samples(values, y)
+
+                def quantile(q: float, values: np.ndarray = values) -> np.ndarray:
+                    return np.quantile(values, q, axis=-1)
 
         median = quantile(0.5)
         sums["crps"] += float(crps.sum())
@@ -304,6 +355,21 @@ def score_probabilistic(
         mse=sums["sq"] / count,
         mae=sums["abs"] / count,
         n_windows=n_windows,
-        method="quantiles" if quantiles else f"samples ({num_samples})",
+        method="quantiles" if quantiles else method,
         example=example,
+    )
+
+
+def probabilistic_test_score(
+    model: TorchForecastingModel,
+    data: PreparedData,
+    horizon: int,
+    dataloader_kwargs: dict | None = None,
+    num_samples: int = 100,
+) -> TestScore:
+    """:func:`score_probabilistic` as a job's scorer (:data:`benchmarks.runner.Scorer`): the median's MSE and MAE,
+    and the CRPS, interval coverages and widths as extra metrics."""
+    score = score_probabilistic(model, data, horizon, num_samples=num_samples, dataloader_kwargs=dataloader_kwargs)
+    return TestScore(
+        mse=score.mse, mae=score.mae, n_windows=score.n_windows, example=score.example, extra=score.metrics()
     )

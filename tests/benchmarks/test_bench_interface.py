@@ -46,7 +46,14 @@ def test_every_shared_flag_is_declared_once():
     # and every sweep takes them: --dry-run, --keep-going, --report-only, the executor, the seeds, the threads
     parser = build_parser()
     sweeps = [c for c in command_classes() if issubclass(c, Study) and set(SWEEP_FLAGS) <= set(c.flags)]
-    assert {c.name for c in sweeps} == {"run", "ablate", "budget", "transfer", "regression"}  # tune: trials
+    assert {c.name for c in sweeps} == {
+        "run",
+        "ablate",
+        "budget",
+        "transfer",
+        "regression",
+        "probabilistic",
+    }  # tune: trials
     for study in sweeps:
         args = parser.parse_args([study.name, "--dry-run", "--keep-going", "--seeds", "1", "--threads", "2", "-v"])
         assert (args.dry_run, args.keep_going, args.seeds, args.threads, args.verbose) == (True, True, [1], 2, True)
