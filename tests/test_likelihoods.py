@@ -186,3 +186,37 @@ def test_every_family_works_through_the_darts_api(family, tmp_path):
     loaded = TimesCLIPModel.load(path)
     assert np.array_equal(loaded.predict(6, num_samples=20, random_state=1).all_values(), samples.all_values())
     assert loaded.config.normalization == "adaptive"
+
+
+BEYOND_LOCATION_SCALE = (
+    likelihood_models.PoissonLikelihood,
+    likelihood_models.NegativeBinomialLikelihood,
+    likelihood_models.GammaLikelihood,
+    likelihood_models.LogNormalLikelihood,
+    likelihood_models.BetaLikelihood,
+)
+
+
+@pytest.mark.parametrize("family", BEYOND_LOCATION_SCALE, ids=lambda f: f.__name__)
+def test_new_families_through_the_direct_predictor_and_the_service(family):
+    """The direct predictor draws Darts' samples for the same seed (12 samples in groups of batch_size 8), returns
+    the same parameters, and the service answers the median and quantiles of those samples."""
+    from darts_timesclip.serve import create_app, running
+    from tests.test_serve import call, payload
+
+    series = _support_series(family)
+    model = TimesCLIPModel(**model_kwargs(likelihood=family(), batch_size=8)).fit(series)
+    expected = model.predict(6, series, num_samples=12, random_state=3, verbose=False)
+    got = model.predictor().predict(6, series, num_samples=12, random_state=3)
+    np.testing.assert_allclose(got.all_values(), expected.all_values(), rtol=1e-5, atol=1e-6)
+    assert _in_support(family, got.all_values())
+    parameters = model.predict(6, series, predict_likelihood_parameters=True, verbose=False)
+    direct = model.predictor().predict(6, series, predict_likelihood_parameters=True)
+    assert list(direct.components) == list(parameters.components)
+    np.testing.assert_allclose(direct.values(), parameters.values(), rtol=1e-5, atol=1e-6)
+    with running(create_app(model)) as url:
+        status, answer = call(f"{url}/forecast", payload(series, num_samples=12, seed=3, quantiles=[0.1, 0.9]))
+    assert status == 200, answer
+    values = expected.all_values()
+    np.testing.assert_allclose(answer["values"], np.quantile(values, 0.5, axis=-1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(answer["quantiles"]["0.9"], np.quantile(values, 0.9, axis=-1), rtol=1e-5, atol=1e-5)
