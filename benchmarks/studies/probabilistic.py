@@ -79,8 +79,11 @@ class ProbabilisticStudy(Study):
         for dataset in self.datasets:
             for model in self.models:
                 base = model_config(model, dataset, HORIZON, scale=scale, backbone=backbone)
+                architecture = dict(base.architecture)
+                if base.name == "nlinear":  # Darts refuses NLinear's last-value normalisation with a likelihood
+                    architecture["normalize"] = False
                 for likelihood in self.likelihoods:
-                    config = replace(base, architecture={**base.architecture, "likelihood": likelihood})
+                    config = replace(base, architecture={**architecture, "likelihood": likelihood})
                     jobs.extend(
                         Job(
                             dataset,
