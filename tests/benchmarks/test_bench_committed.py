@@ -14,6 +14,7 @@ from benchmarks.report import REPO_ROOT, portable_path, portable_paths
 from benchmarks.runner import SweepSpec, load_results
 from benchmarks.studies.ablate import AblateStudy
 from benchmarks.studies.budget import BudgetStudy
+from benchmarks.studies.probabilistic import ProbabilisticStudy
 from benchmarks.studies.regression import RegressionStudy
 from benchmarks.studies.transfer import TransferStudy
 from benchmarks.study import StudyOptions
@@ -28,6 +29,7 @@ REPORTS = {
     "budget": ("budget", "budget/runs"),
     "transfer": ("pretraining", "transfer/runs"),
     "regression": ("regression", "regression/runs"),
+    "probabilistic": ("probabilistic", "probabilistic/runs"),
 }
 
 
@@ -92,6 +94,7 @@ def test_committed_run_ids_are_the_ones_the_studies_make_now():
     assert _run_ids("ablations") == {job.run_id for job in AblateStudy().jobs(options)}  # all 150
     assert _run_ids("budget") == {job.run_id for job in BudgetStudy().jobs(options)}
     assert _run_ids("regression") <= {job.run_id for job in RegressionStudy().jobs(options)}
+    assert _run_ids("probabilistic") <= {job.run_id for job in ProbabilisticStudy().jobs(options)}
     suite = []
     for tier in (get_tier("quick"), get_tier("standard")):
         suite += SweepSpec(tier.datasets, tier.horizons, 96, tier.models, (2021,), tier=tier).expand()
