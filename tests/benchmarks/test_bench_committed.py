@@ -54,18 +54,20 @@ def test_no_committed_table_holds_an_absolute_path():
     absolute = re.compile(r"(?<![\w.~/-])/(?:[\w.@+-]+/)+[\w.@+-]*")
     found = {p.name: absolute.findall(p.read_text(encoding="utf-8")) for p in reports}
     assert {name: paths for name, paths in found.items() if paths} == {}
-    # the run files may keep what they recorded: the report writer makes it portable
+    # the run files name no absolute path either (the runner writes them portable)
     recorded = json.loads(next((RESULTS / "ablations" / "runs").glob("etth1_*full_s2021_*.json")).read_text())
-    assert "--data-dir /work/shared/data" in recorded["command"]
+    assert "--data-dir ../shared/data" in recorded["command"]
+    runs = [p for p in RESULTS.rglob("runs/*.json")]
+    assert runs and [p.name for p in runs if absolute.search(p.read_text(encoding="utf-8"))] == []
     assert "--data-dir ../shared/data" in (RESULTS / "ablations.md").read_text()
 
 
 @pytest.mark.parametrize(
     ("path", "shown"),
     [
-        ("/work/main/benchmarks/results/transfer/backbones/b1", "benchmarks/results/transfer/backbones/b1"),
+        ("/srv/ci/main/benchmarks/results/transfer/backbones/b1", "benchmarks/results/transfer/backbones/b1"),
         ("/elsewhere/clone/benchmarks/results/x.json", "benchmarks/results/x.json"),  # whichever checkout
-        ("/work/shared/data", "../shared/data"),  # the registry's default data directory beside a checkout
+        ("/srv/ci/shared/data", "../shared/data"),  # the registry's default data directory beside a checkout
         ("/data/projects/shared/data/ETTh1.csv", "../shared/data/ETTh1.csv"),
         (str(REPO_ROOT / "outputs" / "quickstart"), "outputs/quickstart"),
         (str(REPO_ROOT.parent / "elsewhere" / "x"), "../elsewhere/x"),
@@ -78,7 +80,7 @@ def test_a_recorded_path_is_shown_relative(path, shown):
 
 
 def test_only_paths_are_rewritten_in_a_report():
-    text = "`python -m benchmarks run --data-dir /work/shared/data` | 2.1 t/ha | 30 windows/s | MSE / MAE | (1/2) |"
+    text = "`python -m benchmarks run --data-dir /srv/ci/shared/data` | 2.1 t/ha | 30 windows/s | MSE / MAE | (1/2) |"
     assert portable_paths(text) == (
         "`python -m benchmarks run --data-dir ../shared/data` | 2.1 t/ha | 30 windows/s | MSE / MAE | (1/2) |"
     )
