@@ -263,11 +263,8 @@ def checkpoint_path(output_dir: Path, job: SweepJob) -> Path:
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON atomically (see :func:`write_text_atomic`), every absolute path in it made portable
-    (:func:`benchmarks.report.portable_paths`: a result file names no path of the machine that wrote it)."""
-    from benchmarks.report import portable_paths
-
-    write_text_atomic(path, portable_paths(json.dumps(payload, indent=1, sort_keys=True)) + "\n")
+    """Write JSON atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def is_finished(path: Path) -> bool:
