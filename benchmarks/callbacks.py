@@ -1,9 +1,10 @@
 """Lightning callbacks: the protocol's early stopping on the validation split, a progress line per epoch,
-and the per-epoch checkpoint that lets an interrupted job resume.
+the per-epoch history a result record keeps, and the per-epoch checkpoint that lets an interrupted job resume.
 
 Time-Series-Library stops when the validation loss has not improved for ``patience`` epochs and then
 tests the checkpoint with the lowest validation loss; ``BestWeights`` keeps that checkpoint in memory
-(Darts' own checkpointing would write to disk for every job). ``EpochLog`` logs one line per epoch.
+(Darts' own checkpointing would write to disk for every job). ``EpochLog`` logs one line per epoch;
+``EpochHistory`` keeps each epoch's validation loss and the training seconds at its end, for the result record.
 ``EpochCheckpoint`` writes the whole training state (weights, optimiser, schedulers, loop counters,
 callbacks, random generators) at the end of every epoch, atomically, so that a job killed after hours
 of training resumes at its last finished epoch and ends as the uninterrupted job would.
@@ -141,6 +142,56 @@ class EpochTimer(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class EpochHistory(pl.Callback):
+    """Each training epoch's validation loss and the cumulative training seconds at its end, in :attr:`entries`.
+
+    An entry is ``{"epoch": int, "val_loss": float | None, "seconds": float}``: epochs counted from 1, ``val_loss``
+    as ``BestWeights`` reads it (``None`` where no validation ran in the epoch), ``seconds`` what ``clock`` reads
+    at the end of the epoch, validation included. The entries travel in an ``EpochCheckpoint``: a resumed job
+    continues them.
+
+    Parameters
+    ----------
+    clock
+        The training seconds so far (the runner's: the seconds its record's ``train_seconds`` counts, those of the
+        processes before a resumed one included). Default: ``None``, seconds since ``fit`` started.
+
+    Attributes
+    ----------
+    entries
+        One dict per finished epoch, in order.
+    """
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._clock = clock
+        self._fit_start = time.perf_counter()
+        self._val_loss: float | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fit_start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._val_loss = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("val_loss")
+        self._val_loss = None if value is None else float(value)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning validates before this hook, so the epoch's `val_loss` is known here
+        seconds = self._clock() if self._clock is not None else time.perf_counter() - self._fit_start
+        self.entries.append({"epoch": trainer.current_epoch + 1, "val_loss": self._val_loss, "seconds": seconds})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"entries": copy.deepcopy(self.entries)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.entries = copy.deepcopy(list(state_dict["entries"]))
 
 
 def _rng_state() -> dict[str, Any]:

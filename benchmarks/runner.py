@@ -329,7 +329,7 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings, scorer: Scorer 
     import torch
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
 
-    from benchmarks.callbacks import EpochCheckpoint, make_callbacks, read_epoch_checkpoint
+    from benchmarks.callbacks import EpochCheckpoint, EpochHistory, make_callbacks, read_epoch_checkpoint
     from benchmarks.machine import PeakMemory, describe_machine
     from benchmarks.models import build_model, effective_epochs
     from benchmarks.protocol import score_test_windows
@@ -351,8 +351,17 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings, scorer: Scorer 
     label = f"{job.model.name} {job.dataset} H={job.horizon}"
     best, callbacks = make_callbacks(job.model.patience, label=label, epoch_log=not settings.progress_bar)
     checkpoint = EpochCheckpoint(checkpoint_path(settings.output_dir, job)) if settings.epoch_checkpoints else None
+    start = time.perf_counter()  # set again right before `fit`
+
+    def training_seconds() -> float:
+        """The training seconds so far, counted as the record's ``train_seconds`` (a resumed job's included)."""
+        before = checkpoint.train_seconds_before if checkpoint is not None else 0.0
+        return time.perf_counter() - start + before
+
+    history = EpochHistory(clock=training_seconds)
+    callbacks.append(history)
     if checkpoint is not None:
-        callbacks.append(checkpoint)
+        callbacks.append(checkpoint)  # last: the states it saves are those of the finished epoch
     model = build_model(
         job.model,
         lookback=job.lookback,
@@ -394,10 +403,8 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings, scorer: Scorer 
     memory.start()
     start = time.perf_counter()
     model.fit(data.split_series("train"), **fit_kwargs)
-    train_seconds = time.perf_counter() - start
+    train_seconds = training_seconds()
     resumed_from_epoch = None if checkpoint is None else checkpoint.resumed_from_epoch
-    if checkpoint is not None:
-        train_seconds += checkpoint.train_seconds_before
     # read now: predicting replaces `model.trainer`
     epochs_run = optimizer_steps = None
     if trains_with_lightning:
@@ -446,6 +453,7 @@ def run_job(job: Job, data: PreparedData, settings: RunSettings, scorer: Scorer 
             "best_val_loss": best.best_loss,
             "resumed_from_epoch": resumed_from_epoch,
         },
+        "history": history.entries if trains_with_lightning else None,
         "backbone": job.model.backbone,
         "pretrained": job.model.pretrained,
         "model_config": job.model.to_dict(),

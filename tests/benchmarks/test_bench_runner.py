@@ -346,6 +346,11 @@ def test_an_interrupted_job_resumes_at_its_last_epoch_and_ends_as_if_uninterrupt
     assert expected["budget"]["resumed_from_epoch"] is None
     for key in ("epochs_run", "optimizer_steps", "best_epoch", "best_val_loss"):
         assert resumed["budget"][key] == expected["budget"][key], key
+    # the history continues across the interruption; its seconds count the processes before the resumed one
+    assert [e["epoch"] for e in resumed["history"]] == [e["epoch"] for e in expected["history"]]
+    assert [e["val_loss"] for e in resumed["history"]] == pytest.approx([e["val_loss"] for e in expected["history"]])
+    seconds = [e["seconds"] for e in resumed["history"]]
+    assert all(a < b for a, b in zip(seconds, seconds[1:])) and seconds[-1] <= resumed["timing"]["train_seconds"]
     assert resumed["metrics"]["mse"] == pytest.approx(expected["metrics"]["mse"], rel=1e-6, abs=1e-9)
     assert resumed["metrics"]["mae"] == pytest.approx(expected["metrics"]["mae"], rel=1e-6, abs=1e-9)
     if changes:  # the row tests early stopping only if the job stopped early, and not before the interruption
@@ -373,3 +378,21 @@ def test_epoch_checkpoints_can_be_turned_off(ili_dir, tmp_path):
     settings = RunSettings(output_dir=tmp_path / "out", data_dir=ili_dir, accelerator="cpu", epoch_checkpoints=False)
     assert run_sweep([job], settings).completed == (job.run_id,)
     assert not (settings.output_dir / CHECKPOINTS_DIR).exists()  # with them on, it exists (emptied at the end)
+
+
+def test_the_record_keeps_each_epochs_validation_loss_and_training_seconds(ili_dir, tmp_path):
+    job = _tiny_training_job("dlinear", "national_illness", 8, **_EARLY_STOPPING)
+    settings = RunSettings(output_dir=tmp_path / "out", data_dir=ili_dir, accelerator="cpu")
+    run_id = job.run_id
+    assert run_sweep([job], settings).completed == (run_id,)
+    record = json.loads(result_path(settings.output_dir, job).read_text())
+    assert record["run_id"] == run_id == job.run_id  # a recorded field is not part of the id
+    history, budget = record["history"], record["budget"]
+    assert [entry["epoch"] for entry in history] == list(range(1, budget["epochs_run"] + 1))
+    assert budget["epochs_run"] == 3 and budget["best_epoch"] == 1  # stopped early; best: the second epoch
+    seconds = [entry["seconds"] for entry in history]
+    assert 0 < seconds[0] and all(a < b for a, b in zip(seconds, seconds[1:]))
+    assert seconds[-1] <= record["timing"]["train_seconds"]
+    best = history[budget["best_epoch"]]  # `best_epoch` counts from 0
+    assert best["epoch"] == budget["best_epoch"] + 1 and best["val_loss"] == budget["best_val_loss"]
+    assert min(entry["val_loss"] for entry in history) == budget["best_val_loss"]
