@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "benchmarks.studies.regression:RegressionStudy",
     "benchmarks.studies.tune:TuneStudy",
     "benchmarks.studies.probabilistic:ProbabilisticStudy",
+    "benchmarks.commands.cost:Cost",
     "benchmarks.commands.quickstart:Quickstart",
     "benchmarks.commands.speed:Speed",
     "benchmarks.commands.export:Export",

@@ -64,7 +64,7 @@ def test_every_command_is_one_registered_line_and_names_itself():
     names = [command.name for command in command_classes()]
     assert len(cli.COMMANDS) == len(names) == len(set(names))
     assert {"run", "report", "list", "ablate", "budget", "transfer", "regression", "quickstart", "speed"} <= set(names)
-    assert {"export", "explain", "load-test", "variates", "vq-figures"} <= set(names)
+    assert {"export", "explain", "load-test", "variates", "vq-figures", "cost"} <= set(names)
     assert all(command.summary() and not command.summary().startswith(" ") for command in command_classes())
 
 
