@@ -310,7 +310,9 @@ def cost_markdown(rows: Sequence[dict[str, Any]], command: str, left_out: int, p
                 f"| {FRONT_MARK if row['pareto'] else ''} |"
             )
         front = [
-            f"{r['model']} ({r['budget']})" for r in sorted(members, key=lambda r: r["train_seconds"]) if r["pareto"]
+            f"{r['model']} ({r['budget']}; {_seconds(r['train_seconds'])} s, MSE {r['mse']:.4f})"
+            for r in sorted(members, key=lambda r: r["train_seconds"])
+            if r["pareto"]
         ]
         lines += ["", f"On the front, fastest first: {', '.join(front)}.", ""]
     return "\n".join(lines)
