@@ -4,6 +4,7 @@ recomputation of what it prints or writes."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from PIL import Image
 from benchmarks.cli import main
 from benchmarks.commands.quickstart import HORIZON, LOOKBACK, synthetic_etth1
 from benchmarks.protocol import prepare
-from benchmarks.registry import LoadedDataset, get_spec
+from benchmarks.registry import LoadedDataset, get_spec, read_dataset
 from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 #: The columns of ``write_synthetic_csv(path, n, 7)`` as the loader orders them ('OT' last).
@@ -85,3 +86,30 @@ def test_explain_writes_the_attention_behind_its_heatmap(etth1_dir, tmp_path, ca
     )
     assert min(_image_size(out / "views.png")) > 0
     assert f"wrote {out / 'variate_attention.png'}, {out / 'variate_attention.csv'}" in capsys.readouterr().out
+
+
+def test_export_keeps_an_onnx_file_that_forecasts_what_predict_does(etth1_dir, tmp_path, capsys):
+    import onnxruntime as ort
+    from darts.utils.onnx import run_onnx_prediction
+
+    from darts_timesclip import TimesCLIPModel
+
+    saved = tmp_path / "export"
+    argv = ["export", "--data-dir", str(etth1_dir), "--backbone", "tiny", "--train-windows", "16", "--windows", "2"]
+    assert main([*argv, "--save-to", str(saved)]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny backbone (random weights), 2 test windows, H = 96" in printed
+    reported = float(re.search(r"max \|onnx - predict\| = (\S+) \(tolerance 0.0001\)", printed).group(1))
+    assert reported <= 1e-4
+
+    # the kept files, read back: the ONNX graph forecasts the command's test windows as the saved model does
+    model = TimesCLIPModel.load(str(saved / "timesclip.pt"), map_location="cpu")
+    session = ort.InferenceSession(str(saved / "timesclip.onnx"))
+    full = prepare(read_dataset(get_spec("ETTh1"), etth1_dir), LOOKBACK).series()
+    forecasts = []
+    for end in (len(full) - 2 * HORIZON, len(full) - HORIZON):
+        expected = model.predict(HORIZON, full[:end], verbose=False).values()
+        exported = run_onnx_prediction(n=HORIZON, session=session, series=full[:end]).values()
+        np.testing.assert_allclose(exported, expected, atol=1e-4)
+        forecasts.append(exported)
+    assert np.abs(forecasts[0] - forecasts[1]).max() > 1e-3  # each forecast follows its own window
