@@ -136,6 +136,7 @@ def score_test_windows(
     horizon: int,
     example_index: int = 0,
     dataloader_kwargs: dict | None = None,
+    max_windows: int | None = None,
 ) -> TestScore:
     """Forecast every test window at stride 1 with ``historical_forecasts`` and score it.
 
@@ -155,6 +156,9 @@ def score_test_windows(
         Test window kept in ``TestScore.example`` (its last variate, 'OT').
     dataloader_kwargs
         Passed to the prediction data loader of a torch model (``None`` for other models).
+    max_windows
+        Score only the first this many test windows (a smoke run; results do not compare with the published ones).
+        Default: ``None``, every window.
 
     Returns
     -------
@@ -164,6 +168,10 @@ def score_test_windows(
     lookback = data.lookback
     test_start, test_end = data.borders.test
     n_windows = data.borders.n_windows("test", lookback, horizon)
+    if max_windows is not None:
+        if max_windows < 1:
+            raise ValueError(f"`max_windows` must be a positive integer or None, got `{max_windows}`.")
+        n_windows = min(n_windows, max_windows)
     if n_windows < 1:
         raise ValueError(
             f"`horizon={horizon}` with `lookback={lookback}` leaves no test window in "

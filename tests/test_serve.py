@@ -232,8 +232,10 @@ def test_the_console_script_serves_a_saved_model_and_logs_one_line_per_request(s
                 time.sleep(0.5)
         assert call(f"http://127.0.0.1:{port}/model")[1]["components"] == ["c0", "c1"]
         for end in (40, 50, 60):
-            status, _ = call(f"http://127.0.0.1:{port}/forecast", payload(series[:end], covariates[:end]))
+            status, answer = call(f"http://127.0.0.1:{port}/forecast", payload(series[:end], covariates[:end]))
             assert status == 200
+        expected = model.predict(OCL, series[:60], past_covariates=covariates[:60], verbose=False)
+        np.testing.assert_allclose(answer["values"], expected.values(), atol=1e-5)
     finally:
         process.terminate()
         log = process.communicate(timeout=30)[0]
@@ -242,6 +244,20 @@ def test_the_console_script_serves_a_saved_model_and_logs_one_line_per_request(s
     assert not [w for w in ("GPU available", "litlogger", "LeafSpec", "pin_memory", "Predicting") if w in log], log
     missing = subprocess.run([str(script), "serve", str(tmp_path / "nope.pt")], capture_output=True, text=True)
     assert missing.returncode != 0 and "is not a file" in missing.stderr
+
+
+def test_the_console_script_explains_itself_and_names_a_bad_argument():
+    script = str(Path(sys.executable).with_name("darts-timesclip"))
+    shown = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: darts-timesclip")
+    assert "run the forecasting service for a saved TimesCLIPModel" in shown.stdout
+    shown = subprocess.run([script, "serve", "--help"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "MODEL_PATH" in shown.stdout and "--max-batch MAX_BATCH" in shown.stdout
+    bad = subprocess.run([script, "serve", "model.pt", "--max-batch", "0"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "darts-timesclip serve: error: argument --max-batch: expected a positive integer, got `0`" in bad.stderr
+    bad = subprocess.run([script, "serve"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "the following arguments are required: MODEL_PATH" in bad.stderr
 
 
 # ----------------------------------------------------------------------------------------------- batching

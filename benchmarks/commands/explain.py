@@ -1,8 +1,10 @@
 """``python -m benchmarks explain``: the README's pictures of what TimesCLIP sees and attends to, on ETTh1.
 
-Fits the ``compact`` TimesCLIP (random CLIP weights) on the most recent ETTh1 train windows for a short budget, then
-draws, with :class:`~darts_timesclip.TimesCLIPExplainer`, the variate-selection attention over the last train
-window and that window in each image encoding.
+Fits the ``compact`` TimesCLIP (random CLIP weights; ``--backbone`` for another) on the most recent ETTh1 train
+windows for a short budget, then draws, with :class:`~darts_timesclip.TimesCLIPExplainer`, the variate-selection
+attention over the last train window and that window in each image encoding. The attention behind the heatmap is
+written beside it, ``variate_attention.csv``: one row per forecast target, one column per memory token, each row
+summing to 1.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from pathlib import Path
 
 from benchmarks.study import Command
-from darts_timesclip._io import save_figure_atomic
+from darts_timesclip._io import save_figure_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ class Explain(Command):
     """The README's pictures: variate-selection attention and the image views, on ETTh1."""
 
     name = "explain"
-    flags = ("data_dir", "output", "verbose")
+    flags = ("data_dir", "output", "backbone", "verbose")
     defaults = {"output": Path("docs/images")}
 
     @classmethod
@@ -30,7 +32,7 @@ class Explain(Command):
         parser.add_argument("--windows", type=int, default=2048, help="most recent train windows per epoch")
 
     def execute(self, args: argparse.Namespace) -> int:
-        """Write ``variate_attention.png`` and ``views.png`` into ``--output``."""
+        """Write ``variate_attention.png``, ``variate_attention.csv`` and ``views.png`` into ``--output``."""
         return draw_pictures(args)
 
 
@@ -57,7 +59,7 @@ def draw_pictures(args: argparse.Namespace) -> int:
     model = TimesCLIPModel(
         96,
         96,
-        backbone="compact",
+        backbone=args.backbone,
         n_epochs=args.epochs,
         batch_size=64,
         random_state=2021,
@@ -72,8 +74,11 @@ def draw_pictures(args: argparse.Namespace) -> int:
     model.fit(train, max_samples_per_ts=args.windows)
     explainer = TimesCLIPExplainer(model)
     args.output.mkdir(parents=True, exist_ok=True)
-    ax = explainer.plot_variate_attention(explainer.explain())
+    result = explainer.explain()
+    ax = explainer.plot_variate_attention(result)
     save_figure_atomic(ax.figure, args.output / "variate_attention.png", dpi=110)
+    write_text_atomic(args.output / "variate_attention.csv", result.get_attention().to_csv(index_label="target"))
     save_figure_atomic(explainer.plot_views(train, max_variates=3), args.output / "views.png", dpi=90)
-    print(f"wrote {args.output / 'variate_attention.png'} and {args.output / 'views.png'}")
+    written = ("variate_attention.png", "variate_attention.csv", "views.png")
+    print("wrote " + ", ".join(str(args.output / name) for name in written))
     return 0

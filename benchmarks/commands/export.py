@@ -4,7 +4,8 @@ Fits the ``compact`` TimesCLIP (random weights) briefly on ETTh1's train split (
 exports it with Darts' ``to_onnx``, and forecasts the last ``--windows`` test windows both ways: with
 ``TimesCLIPModel.predict`` (torch, the embedding cache on) and with ``darts.utils.onnx.run_onnx_prediction`` (ONNX
 Runtime, every chart rendered and encoded in the graph). Prints the largest absolute difference, the export time,
-the file size and the per-window latency of each.
+the file size and the per-window latency of each. ``--save-to DIR`` keeps the ONNX file and the fitted model there
+(``timesclip.onnx``, ``timesclip.pt``), to check or reuse; by default both are thrown away.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Export(Command):
         parser.add_argument("--windows", type=int, default=20, help="test windows forecast both ways")
         parser.add_argument("--train-windows", type=int, default=1024, help="most recent train windows, one epoch")
         parser.add_argument("--tolerance", type=float, default=1e-4)
+        parser.add_argument(
+            "--save-to", type=Path, default=None, help="keep timesclip.onnx and the fitted timesclip.pt in this folder"
+        )
 
     def execute(self, args: argparse.Namespace) -> int:
         """Print the figures; 1 if the difference exceeds ``--tolerance``."""
@@ -58,7 +62,11 @@ def export_figures(args: argparse.Namespace) -> int:
     )
     model.fit(train, max_samples_per_ts=args.train_windows)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "timesclip.onnx"
+        folder = Path(tmp) if args.save_to is None else args.save_to
+        folder.mkdir(parents=True, exist_ok=True)
+        if args.save_to is not None:
+            model.save(str(folder / "timesclip.pt"))
+        path = folder / "timesclip.onnx"
         start = time.perf_counter()
         model.to_onnx(str(path), verbose=False)
         export_seconds = time.perf_counter() - start

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import re
 
+import torch
+
 from benchmarks.cli import main
 from tests.benchmarks.bench_helpers import write_synthetic_csv
 
 
+def _other_thread_count() -> tuple[int, int]:
+    """The process's torch thread count and another one for a command's ``--threads``."""
+    before = torch.get_num_threads()
+    return before, 1 if before > 1 else 2
+
+
 def test_latency_command_prints_every_table(tmp_path, capsys):
     write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    before, threads = _other_thread_count()
     argv = ["latency", "--data-dir", str(tmp_path / "data"), "--backbone", "tiny", "--train-windows", "32",
             "--batch", "4", "--repeats", "1", "--concurrency", "1", "3", "--requests", "6", "--engines", "darts",
-            "torch", "--threads", "1", "--backtest-windows", "5"]  # fmt: skip
+            "torch", "--threads", str(threads), "--backtest-windows", "5"]  # fmt: skip
     assert main(argv) == 0
+    assert torch.get_num_threads() == before  # the command ran with --threads; the process keeps its own
     out = capsys.readouterr().out
     assert "| network forward (batch 1) |" in out and "| total |" in out
     assert re.search(r"\| direct predictor, torch engine \| [\d.]+ \| [\d.]+ \| [\d.]+x \|", out)
@@ -28,10 +38,12 @@ def test_latency_command_prints_every_table(tmp_path, capsys):
 
 def test_gpu_figures_command_runs_on_a_cpu_at_tiny_settings(tmp_path, capsys):
     write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    before, threads = _other_thread_count()
     argv = ["gpu-figures", "--data-dir", str(tmp_path / "data"), "--device", "cpu", "--backbone", "tiny",
             "--precision", "32-true", "--windows", "16", "--batch-size", "8", "--images", "16", "--batch", "4",
-            "--concurrency", "1", "2", "--requests", "4", "--threads", "1"]  # fmt: skip
+            "--concurrency", "1", "2", "--requests", "4", "--threads", str(threads)]  # fmt: skip
     assert main(argv) == 0
+    assert torch.get_num_threads() == before
     out = capsys.readouterr().out
     assert re.search(r"\| 32 \| [\d,]+ \| [\d,]+ \|", out)  # the tiny preset's 32-pixel charts
     assert re.search(r"\| on \| [\d.]+ \| [\d.]+ \|", out) and re.search(r"\| off \| [\d.]+ \| [\d.]+ \|", out)

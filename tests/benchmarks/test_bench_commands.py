@@ -1,0 +1,115 @@
+"""The measurement commands of ``python -m benchmarks`` end to end at tiny settings, each checked against a
+recomputation of what it prints or writes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from benchmarks.cli import main
+from benchmarks.commands.quickstart import HORIZON, LOOKBACK, synthetic_etth1
+from benchmarks.protocol import prepare
+from benchmarks.registry import LoadedDataset, get_spec, read_dataset
+from tests.benchmarks.bench_helpers import write_synthetic_csv
+
+#: The columns of ``write_synthetic_csv(path, n, 7)`` as the loader orders them ('OT' last).
+SYNTHETIC_COLUMNS = ["v0", "v1", "v2", "v3", "v4", "v5", "OT"]
+
+
+@pytest.fixture
+def etth1_dir(tmp_path):
+    """A directory with a synthetic ``ETTh1.csv`` (7 variates, 14,400 hourly rows)."""
+    write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    return tmp_path / "data"
+
+
+def _image_size(path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        image.load()  # decodes the whole file, not just its header
+        return image.size
+
+
+def test_quickstart_falls_back_to_the_embedded_series_and_prints_what_it_writes(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DARTS_TIMESCLIP_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Darts cache of ETTh1 either
+    out = tmp_path / "out"
+    argv = ["quickstart", "--data-dir", str(tmp_path / "none"), "--output", str(out), "--scale", "tiny"]
+    argv += ["--max-epochs", "1", "--max-samples-per-ts", "32", "--test-windows", "3", "--no-progress-bar"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "using the embedded synthetic ETTh1-shaped series instead" in printed
+
+    records = json.loads((out / "quickstart.json").read_text())
+    assert [r["model"] for r in records] == ["timesclip", "nlinear"]
+    assert records[0]["backbone"] == "tiny"
+    for record in records:
+        assert record["metrics"]["n_test_windows"] == 3
+        assert record["budget"]["epochs_run"] == 1 and record["budget"]["train_windows_per_epoch"] == 32
+        mse, mae = record["metrics"]["mse"], record["metrics"]["mae"]
+        assert f"| {record['model']} | {mse:.3f} | {mae:.3f} | - |" in printed  # no published number applies
+        assert 0 < mae**2 <= mse  # Jensen: the mean square is at least the squared mean absolute error
+    assert "metrics on the standardised" in printed and "3 test windows" in printed
+    assert "`tiny` preset" in printed and "1 epochs over the 32 latest windows" in printed
+
+    # the plotted window is the first test window of the embedded series, on the train split's scale
+    data = prepare(
+        LoadedDataset(get_spec("ETTh1"), tmp_path, tuple(SYNTHETIC_COLUMNS), synthetic_etth1(get_spec("ETTh1").n_rows)),
+        LOOKBACK,
+    )
+    first = data.borders.test[0] + LOOKBACK
+    example = records[1]["example_window"]
+    assert example["variate"] == "OT" and example["index"] == 0
+    np.testing.assert_allclose(example["context"], data.scaled[first - LOOKBACK : first, -1], rtol=1e-6)
+    np.testing.assert_allclose(example["truth"], data.scaled[first : first + HORIZON, -1], rtol=1e-6)
+    assert len(example["forecast"]) == HORIZON and np.isfinite(example["forecast"]).all()
+    assert _image_size(out / "forecast_vs_truth.png") == (990, 385)  # 9 x 3.5 inches at 110 dpi
+
+
+def test_explain_writes_the_attention_behind_its_heatmap(etth1_dir, tmp_path, capsys):
+    out = tmp_path / "pictures"
+    argv = ["explain", "--data-dir", str(etth1_dir), "--output", str(out), "--backbone", "tiny"]
+    assert main([*argv, "--epochs", "1", "--windows", "16"]) == 0
+    attention = pd.read_csv(out / "variate_attention.csv", index_col="target")
+    tokens = [f"{name} (numbers)" for name in SYNTHETIC_COLUMNS] + [f"{name} (image)" for name in SYNTHETIC_COLUMNS]
+    assert list(attention.index) == SYNTHETIC_COLUMNS and list(attention.columns) == tokens
+    assert (attention.to_numpy() >= 0).all()
+    np.testing.assert_allclose(attention.sum(axis=1), 1.0, atol=1e-5)
+    # the heatmap's size follows its table: (1 + 0.55 per token) x (1.2 + 0.45 per target) inches at 110 dpi
+    width, height = _image_size(out / "variate_attention.png")
+    assert width == pytest.approx(110 * (1 + 0.55 * 14), abs=1) and height == pytest.approx(
+        110 * (1.2 + 0.45 * 7), abs=1
+    )
+    assert min(_image_size(out / "views.png")) > 0
+    assert f"wrote {out / 'variate_attention.png'}, {out / 'variate_attention.csv'}" in capsys.readouterr().out
+
+
+def test_export_keeps_an_onnx_file_that_forecasts_what_predict_does(etth1_dir, tmp_path, capsys):
+    import onnxruntime as ort
+    from darts.utils.onnx import run_onnx_prediction
+
+    from darts_timesclip import TimesCLIPModel
+
+    saved = tmp_path / "export"
+    argv = ["export", "--data-dir", str(etth1_dir), "--backbone", "tiny", "--train-windows", "16", "--windows", "2"]
+    assert main([*argv, "--save-to", str(saved)]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny backbone (random weights), 2 test windows, H = 96" in printed
+    reported = float(re.search(r"max \|onnx - predict\| = (\S+) \(tolerance 0.0001\)", printed).group(1))
+    assert reported <= 1e-4
+
+    # the kept files, read back: the ONNX graph forecasts the command's test windows as the saved model does
+    model = TimesCLIPModel.load(str(saved / "timesclip.pt"), map_location="cpu")
+    session = ort.InferenceSession(str(saved / "timesclip.onnx"))
+    full = prepare(read_dataset(get_spec("ETTh1"), etth1_dir), LOOKBACK).series()
+    forecasts = []
+    for end in (len(full) - 2 * HORIZON, len(full) - HORIZON):
+        expected = model.predict(HORIZON, full[:end], verbose=False).values()
+        exported = run_onnx_prediction(n=HORIZON, session=session, series=full[:end]).values()
+        np.testing.assert_allclose(exported, expected, atol=1e-4)
+        forecasts.append(exported)
+    assert np.abs(forecasts[0] - forecasts[1]).max() > 1e-3  # each forecast follows its own window
