@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks speed --data-dir ../shared/data [--windows 2048] [--skip-training]
+    python -m benchmarks speed --data-dir ../shared/data [--windows 2048] [--skip-training] [--json speed.json]
     # the GPU figures (full-size ViT-B/16 with random weights, bf16-mixed; charts are channels-last on CUDA)
     python -m benchmarks speed --data-dir ../shared/data --device cuda --backbone openai/clip-vit-base-patch16 \
         --precision bf16-mixed
@@ -16,22 +16,44 @@ Prints, as Markdown tables:
    images per second (forward, in ``--precision``);
 4. training epoch time of ``--backbone`` (default ``compact``) on the ETTh1 train split (L = 96, H = 96), with and
    without the frozen-vision embedding cache, on ``--device`` in ``--precision``.
+
+``--json PATH`` also writes these figures to a JSON file. Smaller settings for a smoke run: ``--charts`` (charts
+per rendering figure), ``--parameter-backbones`` (the backbones of table 2), ``--images`` (charts per device
+figure), ``--epochs`` and ``--batch-size`` (training), e.g. ``--backbone tiny --charts 8
+--parameter-backbones tiny --images 8 --epochs 1 --windows 16 --batch-size 8``.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from benchmarks.machine import machine_line
-from benchmarks.study import Command
+from benchmarks.runner import write_json_atomic
+from benchmarks.study import Command, positive_int
+
+#: The backbones of the parameter table by default: the presets and ViT-B/16.
+PARAMETER_BACKBONES = ("tiny", "compact", "openai/clip-vit-base-patch16")
 
 
 def rendering_figures(n_images: int = 448, length: int = 96, repeats: int = 3) -> list[tuple]:
+    """Rows ``(image size, charts, matplotlib charts, torch charts/s, matplotlib charts/s)`` at 64 and 224 pixels.
+
+    Parameters
+    ----------
+    n_images
+        Charts the torch rasteriser renders per call; matplotlib draws ``min(n_images, 200)``.
+    length
+        Points per chart.
+    repeats
+        Timed torch calls per size (the fastest counts).
+    """
     from darts_timesclip.network.chart_rendering import (
         minmax_scale,
         render_line_charts,
@@ -48,7 +70,7 @@ def rendering_figures(n_images: int = 448, length: int = 96, repeats: int = 3) -
         best = min(_timed(render_line_charts, rows, colours, size) for _ in range(repeats))
         n_mpl = min(n_images, 200)
         mpl = _timed(render_line_charts_matplotlib, rows[:n_mpl].numpy(), colours[:n_mpl].numpy(), size)
-        out.append((size, n_images / best, n_mpl / mpl))
+        out.append((size, len(rows), n_mpl, len(rows) / best, n_mpl / mpl))
     return out
 
 
@@ -58,12 +80,22 @@ def _timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def parameter_figures(lookback: int = 96, horizon: int = 96, n_variates: int = 7) -> list[tuple]:
-    from darts_timesclip.backbones import PRESETS
+def parameter_figures(
+    lookback: int = 96, horizon: int = 96, n_variates: int = 7, backbones: Sequence[str] = PARAMETER_BACKBONES
+) -> list[tuple]:
+    """Rows ``(backbone, chart size, parameters, trainable parameters)`` of TimesCLIP with random weights.
+
+    Parameters
+    ----------
+    lookback, horizon, n_variates
+        The network's shape.
+    backbones
+        One row per backbone, in this order.
+    """
     from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
 
     rows = []
-    for name in (*PRESETS, "openai/clip-vit-base-patch16"):
+    for name in backbones:
         config = TimesCLIPConfig(lookback, horizon, n_targets=n_variates, backbone=name, pretrained=False)
         net = TimesCLIPNetwork(config)
         total = sum(p.numel() for p in net.parameters())
@@ -176,43 +208,64 @@ class Speed(Command):
         parser.add_argument("--skip-training", action="store_true", help="only rendering and parameter figures")
         parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU figures)")
         parser.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on a GPU")
+        parser.add_argument("--charts", type=positive_int, default=448, help="charts per rendering figure (448)")
+        parser.add_argument("--parameter-backbones", nargs="+", default=list(PARAMETER_BACKBONES), metavar="NAME",
+                            help="backbones of the parameter table (default: %(default)s)")  # fmt: skip
+        parser.add_argument("--images", type=positive_int, default=1024, help="charts per device figure (1024)")
+        parser.add_argument("--epochs", type=positive_int, default=2, help="training epochs per cache setting (2)")
+        parser.add_argument("--batch-size", type=positive_int, default=32, help="training batch size (32)")
+        parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     @classmethod
     def trains(cls, args: argparse.Namespace) -> bool:
         return not args.skip_training
 
     def execute(self, args: argparse.Namespace) -> int:
-        """Print the tables."""
-        print(f"Machine: {machine_line()}; every backbone has random weights.\n")
+        """Print the tables (and write them to ``--json``)."""
+        figures: dict[str, Any] = {"machine": machine_line()}
+        print(f"Machine: {figures['machine']}; every backbone has random weights.\n")
         print("| image size | torch rasteriser (img/s) | matplotlib, reused figure (img/s) | speed-up |")
         print("|---|---|---|---|")
-        for size, ours, mpl in rendering_figures():
+        figures["rendering"] = []
+        for size, n_ours, n_mpl, ours, mpl in rendering_figures(args.charts):
             print(f"| {size}x{size} | {ours:,.0f} | {mpl:,.0f} | {ours / mpl:.1f}x |")
+            figures["rendering"].append(
+                {"image_size": size, "charts": n_ours, "matplotlib_charts": n_mpl, "charts_per_second": ours,
+                 "matplotlib_charts_per_second": mpl}
+            )  # fmt: skip
 
         print("\n| backbone | chart size | parameters | trainable (vision frozen) |")
         print("|---|---|---|---|")
-        for name, size, total, trainable in parameter_figures():
+        figures["parameters"] = []
+        for name, size, total, trainable in parameter_figures(backbones=args.parameter_backbones):
             print(f"| {name} | {size} | {total / 1e6:.2f} M | {trainable / 1e6:.2f} M |")
+            figures["parameters"].append({"backbone": name, "image_size": size, "total": total, "trainable": trainable})
 
-        figures = device_figures(args.backbone, args.device, args.precision)
+        device = device_figures(args.backbone, args.device, args.precision, n_images=args.images)
+        figures["device"] = {"backbone": args.backbone, "device": args.device, "precision": args.precision,
+                             "images": args.images, **device}  # fmt: skip
         print(f"\nOn {args.device}, `{args.backbone}` (random weights), {args.precision}:\n")
         print("| chart size | charts rendered / s | vision-tower images / s |\n|---|---|---|")
-        print(
-            f"| {figures['image_size']} | {figures['charts_per_second']:,.0f} | {figures['encoded_per_second']:,.0f} |"
-        )
+        print(f"| {device['image_size']} | {device['charts_per_second']:,.0f} | {device['encoded_per_second']:,.0f} |")
 
         if not args.skip_training:
             what, rows = training_figures(
                 args.data_dir,
                 args.windows or None,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
                 backbone=args.backbone,
                 device=args.device,
                 precision=args.precision,
             )
+            figures["training"] = {"data": what, "epoch_seconds": {cache: times for cache, times in rows}}
             print(f"\nTraining epochs, `{args.backbone}`, {args.device}, {args.precision}, L=96, H=96, {what}:\n")
             print("| embedding cache | epoch 1 (s) | later epochs (s) |")
             print("|---|---|---|")
             for cache, times in rows:
                 later = ", ".join(f"{t:.0f}" for t in times[1:])
                 print(f"| {cache} | {times[0]:.0f} | {later} |")
+        if args.json is not None:
+            write_json_atomic(args.json, figures)
+            print(f"\nwrote {args.json}")
         return 0

@@ -4,11 +4,13 @@ recomputation of what it prints or writes."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from benchmarks.cli import main
@@ -113,3 +115,46 @@ def test_export_keeps_an_onnx_file_that_forecasts_what_predict_does(etth1_dir, t
         np.testing.assert_allclose(exported, expected, atol=1e-4)
         forecasts.append(exported)
     assert np.abs(forecasts[0] - forecasts[1]).max() > 1e-3  # each forecast follows its own window
+
+
+def _positive_finite(values) -> bool:
+    values = list(values)
+    return bool(values) and all(math.isfinite(v) and v > 0 for v in values)
+
+
+def test_speed_reports_the_parameters_of_the_network_it_builds(etth1_dir, tmp_path, capsys):
+    from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
+
+    threads = torch.get_num_threads()
+    written = tmp_path / "speed.json"
+    argv = ["speed", "--data-dir", str(etth1_dir), "--backbone", "tiny", "--charts", "6", "--parameter-backbones",
+            "tiny", "--images", "4", "--epochs", "1", "--windows", "16", "--batch-size", "8",
+            "--json", str(written)]  # fmt: skip
+    assert main(argv) == 0
+    assert torch.get_num_threads() == threads
+    printed = capsys.readouterr().out
+    figures = json.loads(written.read_text())
+
+    # every chart asked for is rendered, at both sizes
+    rendering = figures["rendering"]
+    assert [(r["image_size"], r["charts"], r["matplotlib_charts"]) for r in rendering] == [(64, 6, 6), (224, 6, 6)]
+    assert _positive_finite(r[key] for r in rendering for key in ("charts_per_second", "matplotlib_charts_per_second"))
+
+    # the parameter counts are those of the network the Darts model builds for ETTh1's 7 variates
+    network = TimesCLIPNetwork(TimesCLIPConfig(96, 96, n_targets=7, backbone="tiny", pretrained=False))
+    total = sum(p.numel() for p in network.parameters())
+    trainable = sum(p.numel() for p in network.parameters() if p.requires_grad)
+    assert figures["parameters"] == [{"backbone": "tiny", "image_size": 32, "total": total, "trainable": trainable}]
+    assert 0 < trainable < total  # the vision tower is frozen
+    assert f"| tiny | 32 | {total / 1e6:.2f} M | {trainable / 1e6:.2f} M |" in printed
+
+    device = figures["device"]
+    assert device["image_size"] == 32 and device["images"] == 4
+    assert _positive_finite([device["charts_per_second"], device["encoded_per_second"]])
+
+    # one epoch with the embedding cache and one without, over the 16 latest windows of the train split
+    training = figures["training"]
+    assert training["data"] == "ETTh1 train split (standardised), 16 windows x 7 variates, batch 8"
+    assert sorted(training["epoch_seconds"]) == ["off", "on"]
+    assert all(len(times) == 1 and _positive_finite(times) for times in training["epoch_seconds"].values())
+    assert f"wrote {written}" in printed
