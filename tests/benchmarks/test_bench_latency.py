@@ -1,7 +1,9 @@
-"""``python -m benchmarks latency`` at tiny settings on a synthetic ETTh1: every section runs and prints its table."""
+"""``python -m benchmarks latency``, ``gpu-figures`` and ``load-test`` at tiny settings on a synthetic ETTh1: every
+section runs and prints its table."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import torch
@@ -49,3 +51,26 @@ def test_gpu_figures_command_runs_on_a_cpu_at_tiny_settings(tmp_path, capsys):
     assert re.search(r"\| on \| [\d.]+ \| [\d.]+ \|", out) and re.search(r"\| off \| [\d.]+ \| [\d.]+ \|", out)
     assert re.search(r"\| direct predictor, torch engine \|", out)
     assert re.search(r"\| torch \| 2 \| [\d.]+ \| - \|", out) and "All figures in" in out
+
+
+def test_load_test_answers_every_request_it_sends(tmp_path, capsys):
+    write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
+    before, threads = _other_thread_count()
+    written = tmp_path / "load.json"
+    argv = ["load-test", "--data-dir", str(tmp_path / "data"), "--backbone", "tiny", "--train-windows", "16",
+            "--requests", "8", "--concurrency", "2", "--threads", str(threads), "--json", str(written)]  # fmt: skip
+    assert main(argv) == 0
+    assert torch.get_num_threads() == before  # the model was fitted with --threads; the process keeps its own
+    figures = json.loads(written.read_text())
+    assert figures["engine"] == "torch" and figures["clients"] == 2
+    assert figures["n"] == 8 and figures["errors"] == 0
+    assert figures["served"] == 8  # counted by the service: every request sent went through a forward pass
+    assert 0 < figures["min"] <= figures["p50"] <= figures["p90"] <= figures["p99"] <= figures["max"]
+    # two clients, one request at a time each: one to two requests per forward pass, at most 2 requests per fastest
+    # round trip
+    assert 1 <= figures["requests_per_forward_pass"] <= 2
+    assert 0 < figures["rps"] <= 2 * 1e3 / figures["min"]
+    printed = capsys.readouterr().out
+    assert "8 requests, 2 at a time, H = 96, engine torch:" in printed
+    assert f"latency p50 {figures['p50']:.0f} ms, p90 {figures['p90']:.0f} ms, p99 {figures['p99']:.0f} ms" in printed
+    assert f"errors: 0; {figures['requests_per_forward_pass']:.1f} requests per forward pass" in printed
