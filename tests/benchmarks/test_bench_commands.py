@@ -158,3 +158,30 @@ def test_speed_reports_the_parameters_of_the_network_it_builds(etth1_dir, tmp_pa
     assert sorted(training["epoch_seconds"]) == ["off", "on"]
     assert all(len(times) == 1 and _positive_finite(times) for times in training["epoch_seconds"].values())
     assert f"wrote {written}" in printed
+
+
+def test_variates_measures_one_row_per_variate_count(tmp_path, capsys):
+    from darts_timesclip.network import TimesCLIPConfig, TimesCLIPNetwork
+
+    threads, generator = torch.get_num_threads(), torch.random.get_rng_state()
+    written = tmp_path / "variates.json"
+    argv = ["variates", "--variates", "1", "3", "--batch-size", "2", "--steps", "1", "--backbone", "tiny"]
+    assert main([*argv, "--in-process", "--json", str(written)]) == 0
+    assert torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), generator)
+    printed = capsys.readouterr().out
+    rows = json.loads(written.read_text())["rows"]
+    assert [row["variates"] for row in rows] == [1, 3]
+    previous = (0, 0.0)
+    for row in rows:
+        config = TimesCLIPConfig(96, 96, n_targets=row["variates"], backbone="tiny", pretrained=False)
+        network = TimesCLIPNetwork(config)
+        assert row["parameters"] == sum(p.numel() for p in network.parameters())
+        assert row["trainable_parameters"] == sum(p.numel() for p in network.parameters() if p.requires_grad)
+        seconds = [row["seconds_per_step_cache_on"], row["seconds_per_step_cache_off"]]
+        assert _positive_finite([*seconds, row["peak_rss_mb"]])
+        assert 0 <= row["rss_increase_mb"] < row["peak_rss_mb"]
+        per_variate = (row["rss_increase_mb"] - previous[1]) / (row["variates"] - previous[0])
+        assert row["mb_per_added_variate"] == pytest.approx(per_variate)
+        line = rf"\| {row['variates']} \| [\d.]+ \| [\d.]+ \| [\d,]+ \| [\d,]+ \| {per_variate:.2f} \|"
+        assert re.search(line, printed), printed
+        previous = (row["variates"], row["rss_increase_mb"])
