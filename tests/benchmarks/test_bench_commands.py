@@ -185,3 +185,46 @@ def test_variates_measures_one_row_per_variate_count(tmp_path, capsys):
         line = rf"\| {row['variates']} \| [\d.]+ \| [\d.]+ \| [\d,]+ \| [\d,]+ \| {per_variate:.2f} \|"
         assert re.search(line, printed), printed
         previous = (row["variates"], row["rss_increase_mb"])
+
+
+def test_vq_figures_reports_the_parameters_and_codebook_of_the_model_it_trains(etth1_dir, tmp_path, capsys):
+    from benchmarks.models import TrainingCaps, build_model, model_config
+    from darts_timesclip.vq.network import VQTransformerNetwork
+
+    threads = torch.get_num_threads()
+    written = tmp_path / "vq.json"
+    argv = ["vq-figures", "--data-dir", str(etth1_dir), "--scale", "tiny", "--epochs", "1", "--windows", "16"]
+    assert main([*argv, "--test-windows", "16", "--json", str(written)]) == 0
+    assert torch.get_num_threads() == threads
+    printed = capsys.readouterr().out
+    figures = json.loads(written.read_text())
+
+    # the parameter counts are those of the tiny configuration's network for ETTh1's 7 variates
+    config = model_config("vqtransformer", "ETTh1", 96, scale="tiny")
+    model = build_model(config, lookback=96, horizon=96, seed=0, caps=TrainingCaps(), n_train_windows=16, callbacks=[])
+    network = VQTransformerNetwork(model.config.replace(n_targets=7))
+    heads = [network.future_queries, *network.latent_head.parameters(), *network.parameter_head.parameters()]
+    expected = {
+        "tokenizer (VQ-VAE)": sum(p.numel() for p in network.tokenizer.parameters()),
+        "causal Transformer": sum(p.numel() for p in network.transformer.parameters()),
+        "forecast queries and heads": sum(p.numel() for p in heads),
+        "total": sum(p.numel() for p in network.parameters()),
+    }
+    assert figures["parameters"] == expected
+    for name, count in expected.items():
+        assert f"| {name} | {count:,} |" in printed
+
+    # one epoch per stage
+    assert sorted(figures["epoch_seconds"]) == ["fine-tune", "pretrain", "tokenizer"]
+    assert all(len(seconds) == 1 and _positive_finite(seconds) for seconds in figures["epoch_seconds"].values())
+    assert all(len(values) == 1 for values in figures["stage_losses"].values())
+    assert 0 < figures["stage_losses"]["tokenizer_codebook_usage"][0] <= 1
+
+    # the codebook's use on each split: at least one code, perplexity at most the codes used, at most all 16
+    assert len(figures["codebook"]) == 4
+    for split, usage in figures["codebook"].items():
+        assert usage["codebook_size"] == 16
+        assert 1 <= usage["perplexity"] <= usage["used"] + 1e-9 and usage["used"] <= 16, split
+        assert _positive_finite([usage["reconstruction_mse"]])
+        assert f"| {split} | {usage['perplexity']:.1f} | {usage['used']} of 16 |" in printed
+    assert "cross-entropy ln 16 = 2.773" in printed
