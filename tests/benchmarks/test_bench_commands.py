@@ -3,6 +3,7 @@ recomputation of what it prints or writes."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -187,10 +188,21 @@ def test_variates_measures_one_row_per_variate_count(tmp_path, capsys):
         previous = (row["variates"], row["rss_increase_mb"])
 
 
-def test_vq_figures_reports_the_parameters_and_codebook_of_the_model_it_trains(etth1_dir, tmp_path, capsys):
+def test_vq_figures_reports_the_parameters_and_codebook_of_the_model_it_trains(
+    etth1_dir, tmp_path, capsys, monkeypatch
+):
     from benchmarks.models import TrainingCaps, build_model, model_config
+    from darts_timesclip import VQTransformerModel
     from darts_timesclip.vq.network import VQTransformerNetwork
 
+    calls = []  # what the command measures the codebook on, and the network it measures
+    measure = VQTransformerModel.codebook_usage
+
+    def recorded(self, series, max_samples_per_ts=None):
+        calls.append((series.values(), max_samples_per_ts, copy.deepcopy(self.model.network if self.model else None)))
+        return measure(self, series, max_samples_per_ts)
+
+    monkeypatch.setattr(VQTransformerModel, "codebook_usage", recorded)
     threads = torch.get_num_threads()
     written = tmp_path / "vq.json"
     argv = ["vq-figures", "--data-dir", str(etth1_dir), "--scale", "tiny", "--epochs", "1", "--windows", "16"]
@@ -228,3 +240,20 @@ def test_vq_figures_reports_the_parameters_and_codebook_of_the_model_it_trains(e
         assert _positive_finite([usage["reconstruction_mse"]])
         assert f"| {split} | {usage['perplexity']:.1f} | {usage['used']} of 16 |" in printed
     assert "cross-entropy ln 16 = 2.773" in printed
+
+    # after the fine-tune, the codes used are those the tokenizer gives the test split's 16 latest windows per variate
+    values, latest, network = calls[-1]
+    data = prepare(read_dataset(get_spec("ETTh1"), etth1_dir), 96)
+    np.testing.assert_array_equal(values, data.series(data.borders.test[0] - 96, data.borders.test[1]).values())
+    assert latest == 16 and len(calls) == 4
+    windows = [
+        values[end - 192 : end, v] for v in range(values.shape[1]) for end in range(len(values) - 15, len(values) + 1)
+    ]
+    with torch.no_grad():
+        network.eval()
+        _, quantised = network.tokenizer(network.sequences(torch.tensor(np.stack(windows), dtype=torch.float32)))
+    counts = torch.bincount(quantised.codes.flatten(), minlength=16).double()
+    usage = figures["codebook"]["test, after the fine-tune"]
+    assert usage["used"] == int((counts > 0).sum())
+    probabilities = counts[counts > 0] / counts.sum()
+    assert usage["perplexity"] == pytest.approx(float(torch.exp(-(probabilities * probabilities.log()).sum())))
