@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach the hub
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # a worker per core: the processes a test starts (the docs' examples, searches, the console script) get one
+    # thread too, or their thread pools spin against the other worker's
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest
 import torch

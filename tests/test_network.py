@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -440,3 +442,53 @@ def test_auto_weighting_keeps_the_alignment_weight_above_its_floor():
     forecast, alignment = torch.tensor(1.0, requires_grad=True), torch.tensor(2.0, requires_grad=True)
     UncertaintyWeighting()(forecast, alignment)[0].backward()
     assert forecast.grad == pytest.approx(1.0) and alignment.grad == pytest.approx(1.0)  # exp(-0) at the start
+
+
+def _reference_info_nce(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+    """CLIP's symmetric loss of ``B`` pairs ``a, b [B, D]``, written out pair by pair."""
+    a, b = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    n = a.shape[0]
+    logits = [[scale * float(a[i] @ b[j]) for j in range(n)] for i in range(n)]
+    rows = [-logits[i][i] + math.log(sum(math.exp(x) for x in logits[i])) for i in range(n)]
+    cols = [-logits[j][j] + math.log(sum(math.exp(logits[i][j]) for i in range(n))) for j in range(n)]
+    return torch.tensor((sum(rows) / n + sum(cols) / n) / 2, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(("temperature", "scale"), [(0.5, 2.0), (0.001, 100.0)])  # CLIP's bound: at most 100
+def test_alignment_losses_equal_clips_loss_written_out(temperature, scale):
+    torch.manual_seed(0)
+    image, text = torch.randn(5, 3, 4, dtype=torch.float64), torch.randn(5, 3, 4, dtype=torch.float64)
+    unit = [view / view.norm(dim=-1, keepdim=True) for view in (image, text)]
+    variate = sum(_reference_info_nce(image[:, v], text[:, v], scale) for v in range(3)) / 3
+    sample = _reference_info_nce(unit[0].mean(dim=1), unit[1].mean(dim=1), scale)
+    joined = _reference_info_nce(unit[0].flatten(1), unit[1].flatten(1), scale)
+    expected = {"variate": variate, "sample": sample, "hybrid": 0.3 * variate + 0.7 * joined}
+    for level, value in expected.items():
+        loss = ContrastiveAlignment(temperature=temperature, level=level, mix=0.3).double()(image, text)
+        assert float(loss) == pytest.approx(float(value), rel=1e-9), level
+
+
+def test_defaults_are_the_documented_ones():
+    assert ContrastiveAlignment().mix == 0.5 and ContrastiveAlignment().level == "variate"
+    assert UncertaintyWeighting().max_gap == pytest.approx(math.log(100.0))  # relative weight at least 0.01
+
+
+@pytest.mark.parametrize("return_attention", [False, True])
+def test_variate_selection_is_a_post_norm_block_of_torchs_multi_head_attention(return_attention):
+    torch.manual_seed(0)
+    block = VariateSelection(16, 4, dropout=0.0).eval().double()
+    query, memory = torch.randn(2, 3, 16, dtype=torch.float64), torch.randn(2, 6, 16, dtype=torch.float64)
+    reference = torch.nn.MultiheadAttention(16, 4, batch_first=True).double().eval()
+    with torch.no_grad():
+        reference.in_proj_weight.copy_(torch.cat([block.query.weight, block.key_value.weight]))
+        reference.in_proj_bias.copy_(torch.cat([block.query.bias, block.key_value.bias]))
+        reference.out_proj.weight.copy_(block.out.weight)
+        reference.out_proj.bias.copy_(block.out.bias)
+    attended, weights = reference(query, memory, memory, average_attn_weights=False)
+    h = block.norm_attention(query + attended)
+    expected = block.norm_feed_forward(h + block.feed_forward(h))
+    out = block(query, memory, return_attention=return_attention)
+    if return_attention:
+        out, attention = out
+        torch.testing.assert_close(attention, weights)  # [B, heads, V, M]
+    torch.testing.assert_close(out, expected)
