@@ -53,6 +53,27 @@ def test_past_covariates_are_extra_variates_not_forecast(series):
     assert len(model_cov.predict(12, past_covariates=longer)) == 12
 
 
+def test_past_covariates_enter_the_forecast_as_the_network_sees_them(series):
+    """The forecast is the network's output on the hand-built window: targets, then the covariates' last values."""
+    covariates = make_series(90, n_components=3, seed=5)
+    model = TimesCLIPModel(**model_kwargs()).fit(series, past_covariates=covariates)
+    network = model.model.network.eval()
+
+    def reference(cov) -> np.ndarray:
+        window = np.concatenate([series.values()[-24:], cov.values()[-24:]], axis=1)  # [L, targets + covariates]
+        with torch.no_grad():
+            out = network(torch.as_tensor(window[None], dtype=torch.float32)).prediction
+        return out[0, :, :, 0].numpy()  # [OCL, targets]
+
+    noise = np.random.default_rng(1).standard_normal(covariates.values().shape).astype(np.float32)
+    changed = covariates.with_values(noise)  # other shapes in every covariate
+    got = model.predict(6, series=series, past_covariates=covariates, verbose=False).values()
+    got_changed = model.predict(6, series=series, past_covariates=changed, verbose=False).values()
+    np.testing.assert_allclose(got, reference(covariates), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got_changed, reference(changed), rtol=0, atol=1e-6)
+    assert np.abs(got - got_changed).max() > 1e-3  # the covariates change the forecast
+
+
 def test_quantile_likelihood_samples_and_parameters(series):
     model = fitted(series, likelihood=QuantileRegression([0.1, 0.5, 0.9]))
     pred = model.predict(6, num_samples=50)
