@@ -13,6 +13,7 @@ from darts.utils.likelihood_models import BernoulliLikelihood, GaussianLikelihoo
 
 from darts_timesclip import TimesCLIPModel
 from darts_timesclip.checked_model import CheckedInputsMixin
+from tests._extras import requires
 from tests._helpers import make_series, model_kwargs
 
 
@@ -160,7 +161,7 @@ def _load_without_pyarrow(path) -> dict:
 
 
 def test_a_model_saved_with_pyarrow_loads_without_it(series, tmp_path):
-    pytest.importorskip("pyarrow", reason="the saving environment must have pyarrow for this test to mean anything")
+    requires("pyarrow")  # the saving environment must have it for this test to mean anything
     assert type(series.components.array).__name__ == "ArrowStringArray"  # pandas 3 with pyarrow
     model = fitted(series)
     model.save(tmp_path / "model.pt")

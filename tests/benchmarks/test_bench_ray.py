@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-ray = pytest.importorskip("ray")
+from tests._extras import requires
+
+ray = requires("ray", "benchmark")
 
 from benchmarks import cli, study  # noqa: E402 -- after the skip: without Ray the module is skipped
 from benchmarks.executors import REPO_ROOT, JobFailedError, RayOptions, import_ray, init_ray, run_sweep_ray  # noqa: E402

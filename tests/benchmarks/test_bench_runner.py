@@ -31,6 +31,7 @@ from benchmarks.runner import (
     write_json_atomic,
 )
 from benchmarks.tiers import TIERS, get_tier
+from tests._extras import requires
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +174,7 @@ def test_tslib_learning_rate_schedules():
 
 
 def test_baselines_build(quiet_trainer):
-    pytest.importorskip("neuralforecast")
+    requires("neuralforecast", "benchmark")
     for name in ("nlinear", "dlinear", "patchtst", "itransformer"):
         model = build_model(
             model_config(name, "ETTh1", 96),
