@@ -86,13 +86,14 @@ def test_quantile_likelihood_samples_and_parameters(series):
 
 
 def test_gaussian_likelihood_scales_sigma_with_the_series(series):
-    small = fitted(series, likelihood=GaussianLikelihood()).predict(6, predict_likelihood_parameters=True)
-    big_series = series * 1000.0
-    big = fitted(big_series, likelihood=GaussianLikelihood()).predict(6, predict_likelihood_parameters=True)
-    sigma_small = small.values()[:, 1::2]
-    sigma_big = big.values()[:, 1::2]
-    assert (sigma_small > 0).all()
-    assert 100 < np.median(sigma_big / sigma_small) < 10000
+    """Under instance normalisation the same model on the series times 1000 forecasts mu and sigma times 1000 (the
+    default for likelihoods, ``"adaptive"``, also reads each window's level, so it need not be scale-equivariant)."""
+    model = fitted(series, likelihood=GaussianLikelihood(), normalization="instance")
+    small = model.predict(6, series=series, predict_likelihood_parameters=True).values()
+    big = model.predict(6, series=series * 1000.0, predict_likelihood_parameters=True).values()
+    assert (small[:, 1::2] > 0).all()
+    np.testing.assert_allclose(big[:, 1::2], 1000.0 * small[:, 1::2], rtol=1e-4)  # sigma
+    np.testing.assert_allclose(big[:, ::2], 1000.0 * small[:, ::2], rtol=1e-4, atol=1e-3)  # mu
 
 
 def test_unsupported_likelihood_is_rejected():
@@ -387,7 +388,9 @@ def test_constant_and_huge_scale_series_give_finite_forecasts(series):
     huge = series * 1e15
     pred = fitted(huge).predict(6)
     assert np.isfinite(pred.values()).all()
-    assert np.abs(pred.values()).max() < 1e18
+    scale = np.abs(huge.values()).max()  # about 1.3e15: a forecast of the data's own scale, per component
+    peak = np.abs(pred.values()).max(axis=0)
+    assert ((0.05 * scale < peak) & (peak < 5 * scale)).all(), (peak, scale)
 
 
 def test_too_short_series():
