@@ -35,6 +35,7 @@ from benchmarks.runner import (
     RunSettings,
     SweepJob,
     SweepSummary,
+    restored_environment,
     run_job,
     save_result,
     split_finished,
@@ -130,7 +131,7 @@ def init_ray(options: RayOptions) -> None:
 def _run_remote(job: SweepJob, settings: RunSettings, job_runner: JobRunner) -> tuple[dict[str, Any], float, str]:
     """The body of a Ray task: prepare the job's input, run the job; the result, seconds taken and host."""
     start = time.perf_counter()
-    with torch_threads(settings.torch_threads):
+    with torch_threads(settings.torch_threads), restored_environment():
         result = job_runner(job, job.prepare(settings.data_dir), settings)
     return result, time.perf_counter() - start, socket.gethostname()
 

@@ -24,9 +24,14 @@ WATCHED_LOGGERS = (
 )
 
 
+#: Variables that are not a test's to restore: pytest's own (set anew at every test phase), and those libraries set
+#: once, at their first import (scikit-learn: the OpenMP ones; Ray: its client mode).
+UNWATCHED_VARIABLES = frozenset({"PYTEST_CURRENT_TEST", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK", "RAY_CLIENT_MODE"})
+
+
 def _environment() -> dict[str, str]:
-    """The environment variables, less pytest's own ``PYTEST_CURRENT_TEST`` (set anew at every test phase)."""
-    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    """The environment variables, less :data:`UNWATCHED_VARIABLES`."""
+    return {k: v for k, v in os.environ.items() if k not in UNWATCHED_VARIABLES}
 
 
 def _logging_state() -> dict[str, tuple]:

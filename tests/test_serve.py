@@ -252,6 +252,28 @@ def test_the_console_script_serves_a_saved_model_and_logs_one_line_per_request(s
     assert missing.returncode != 0 and "is not a file" in missing.stderr
 
 
+def test_the_command_leaves_threads_and_logger_levels_as_it_found_them(tmp_path, capsys):
+    """Called in-process, ``serve`` sets ``--threads`` and quiets Lightning for its own length only."""
+    import logging
+
+    import torch
+
+    from darts_timesclip.serve.cli import main
+
+    threads = torch.get_num_threads()
+    lightning = logging.getLogger("pytorch_lightning")
+    level = lightning.level
+    try:
+        torch.set_num_threads(2)
+        lightning.setLevel(logging.INFO)
+        assert main([str(tmp_path / "nope.pt"), "--threads", "1"]) == 2  # refused after both were set
+        assert "is not a file" in capsys.readouterr().err
+        assert torch.get_num_threads() == 2 and lightning.level == logging.INFO
+    finally:
+        torch.set_num_threads(threads)
+        lightning.setLevel(level)
+
+
 # ----------------------------------------------------------------------------------------------- batching
 @pytest.fixture(scope="module")
 def gaussian_model():

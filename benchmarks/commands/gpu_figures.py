@@ -44,8 +44,12 @@ class GPUFigures(Command):
 
     @classmethod
     def invoke(cls, args: argparse.Namespace, argv: Sequence[str]) -> int:
-        """Print every table; 1 if a service request failed."""
-        return gpu_figures(args, list(argv))
+        """Print every table (on ``--threads`` torch threads, the process's count restored after); 1 if a service
+        request failed."""
+        from benchmarks.runner import torch_threads
+
+        with torch_threads(args.threads):
+            return gpu_figures(args, list(argv))
 
 
 def gpu_figures(args: argparse.Namespace, argv: list[str]) -> int:
@@ -54,7 +58,6 @@ def gpu_figures(args: argparse.Namespace, argv: list[str]) -> int:
 
     from benchmarks.commands import latency, speed
 
-    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     print(f"Machine: {machine_line()}; device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else "") + ".")  # fmt: skip

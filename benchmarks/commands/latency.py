@@ -354,14 +354,15 @@ class Latency(Command):
 
     @classmethod
     def invoke(cls, args: argparse.Namespace, argv: Sequence[str]) -> int:
-        """Print the tables; 1 if a service request failed."""
-        import torch
+        """Print the tables (on ``--threads`` torch threads, the process's count restored after); 1 if a service
+        request failed."""
+        from benchmarks.runner import torch_threads
 
-        torch.set_num_threads(args.threads)
         setting = Setting(args.data_dir, args.model_path, args.backbone, args.train_windows, args.device, args.autocast,
                           args.batch, args.repeats, tuple(args.concurrency), args.requests, tuple(args.engines),
                           args.max_batch, args.batch_wait_ms, args.threads, args.backtest_windows or None)  # fmt: skip
-        return run(setting, skip_backtest=args.no_backtest, argv=list(argv))
+        with torch_threads(args.threads):
+            return run(setting, skip_backtest=args.no_backtest, argv=list(argv))
 
 
 def run(setting: Setting, skip_backtest: bool = False, argv: list[str] | None = None) -> int:

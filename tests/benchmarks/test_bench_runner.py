@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -374,3 +375,16 @@ def test_epoch_checkpoints_can_be_turned_off(ili_dir, tmp_path):
     settings = RunSettings(output_dir=tmp_path / "out", data_dir=ili_dir, accelerator="cpu", epoch_checkpoints=False)
     assert run_sweep([job], settings).completed == (job.run_id,)
     assert not (settings.output_dir / CHECKPOINTS_DIR).exists()  # with them on, it exists (emptied at the end)
+
+
+def test_a_job_leaves_no_lightning_seed_behind(monkeypatch):
+    import pytorch_lightning as pl
+
+    from benchmarks.runner import restored_environment
+
+    monkeypatch.setenv("PL_GLOBAL_SEED", "7")
+    monkeypatch.delenv("PL_SEED_WORKERS", raising=False)
+    with restored_environment():
+        pl.seed_everything(3, workers=True, verbose=False)  # as neuralforecast's models do in `fit`
+        assert os.environ["PL_GLOBAL_SEED"] == "3" and os.environ["PL_SEED_WORKERS"] == "1"
+    assert os.environ["PL_GLOBAL_SEED"] == "7" and "PL_SEED_WORKERS" not in os.environ
