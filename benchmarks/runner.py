@@ -305,23 +305,27 @@ LIGHTNING_SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
 
 
 @contextlib.contextmanager
-def restored_environment(names: Sequence[str] = LIGHTNING_SEED_VARIABLES) -> Iterator[None]:
+def restored_environment(names: Sequence[str] | None = LIGHTNING_SEED_VARIABLES) -> Iterator[None]:
     """Run a block and put the environment variables ``names`` back as they were (reset, or removed if unset).
 
     Parameters
     ----------
     names
-        The variables; default: :data:`LIGHTNING_SEED_VARIABLES`, so that one job's seed does not stay behind for
-        whatever runs next in the process.
+        The variables; ``None``: every variable, those the block added included. Default:
+        :data:`LIGHTNING_SEED_VARIABLES`, so that one job's seed does not stay behind for whatever runs next in the
+        process.
     """
-    before = {name: os.environ.get(name) for name in names}
+    before = dict(os.environ) if names is None else {name: os.environ.get(name) for name in names}
     try:
         yield
     finally:
+        if names is None:
+            for name in set(os.environ) - set(before):
+                del os.environ[name]
         for name, value in before.items():
             if value is None:
                 os.environ.pop(name, None)
-            else:
+            elif os.environ.get(name) != value:
                 os.environ[name] = value
 
 

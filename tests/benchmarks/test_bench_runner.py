@@ -388,3 +388,14 @@ def test_a_job_leaves_no_lightning_seed_behind(monkeypatch):
         pl.seed_everything(3, workers=True, verbose=False)  # as neuralforecast's models do in `fit`
         assert os.environ["PL_GLOBAL_SEED"] == "3" and os.environ["PL_SEED_WORKERS"] == "1"
     assert os.environ["PL_GLOBAL_SEED"] == "7" and "PL_SEED_WORKERS" not in os.environ
+
+
+def test_restored_environment_of_every_variable(monkeypatch):
+    from benchmarks.runner import restored_environment
+
+    monkeypatch.setenv("BENCH_PROBE_KEPT", "a")
+    monkeypatch.delenv("BENCH_PROBE_NEW", raising=False)
+    with restored_environment(None):  # as a Ray session: whatever `ray.init` sets
+        os.environ["BENCH_PROBE_KEPT"] = "b"
+        os.environ["BENCH_PROBE_NEW"] = "c"
+    assert os.environ["BENCH_PROBE_KEPT"] == "a" and "BENCH_PROBE_NEW" not in os.environ
