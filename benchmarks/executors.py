@@ -16,6 +16,7 @@ only here, and only when the Ray executor runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ import re
 import socket
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -35,6 +36,7 @@ from benchmarks.runner import (
     RunSettings,
     SweepJob,
     SweepSummary,
+    restored_environment,
     run_job,
     save_result,
     split_finished,
@@ -127,10 +129,29 @@ def init_ray(options: RayOptions) -> None:
         ray.init(address=options.address, **common)
 
 
+@contextlib.contextmanager
+def ray_session(options: RayOptions) -> Iterator[None]:
+    """:func:`init_ray` for the length of a block, then ``ray.shutdown()``; the environment variables that
+    ``ray.init`` sets in this process (``PYTHONBREAKPOINT``, ``RAY_USAGE_STATS_ENABLED``, ...) are put back.
+
+    Parameters
+    ----------
+    options
+        The executor's options.
+    """
+    ray = import_ray()
+    with restored_environment(None):
+        init_ray(options)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
 def _run_remote(job: SweepJob, settings: RunSettings, job_runner: JobRunner) -> tuple[dict[str, Any], float, str]:
     """The body of a Ray task: prepare the job's input, run the job; the result, seconds taken and host."""
     start = time.perf_counter()
-    with torch_threads(settings.torch_threads):
+    with torch_threads(settings.torch_threads), restored_environment():
         result = job_runner(job, job.prepare(settings.data_dir), settings)
     return result, time.perf_counter() - start, socket.gethostname()
 
@@ -204,15 +225,11 @@ def run_sweep_ray(
         settings = replace(settings, data_dir=Path(settings.data_dir).resolve())
     ray = import_ray()
     owned = not ray.is_initialized()
-    if owned:
-        init_ray(options)
-    else:
+    if not owned:
         logger.info("Using the Ray instance this process is already connected to.")
-    try:
         return _drive(ray, pending, skipped, settings, options, job_runner, keep_going, owned)
-    finally:
-        if owned:
-            ray.shutdown()
+    with ray_session(options):
+        return _drive(ray, pending, skipped, settings, options, job_runner, keep_going, owned)
 
 
 def _drive(

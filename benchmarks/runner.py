@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import shlex
 import sys
@@ -299,6 +300,35 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+#: What Lightning's ``seed_everything`` (which neuralforecast's models call in ``fit``) leaves in the environment.
+LIGHTNING_SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+
+
+@contextlib.contextmanager
+def restored_environment(names: Sequence[str] | None = LIGHTNING_SEED_VARIABLES) -> Iterator[None]:
+    """Run a block and put the environment variables ``names`` back as they were (reset, or removed if unset).
+
+    Parameters
+    ----------
+    names
+        The variables; ``None``: every variable, those the block added included. Default:
+        :data:`LIGHTNING_SEED_VARIABLES`, so that one job's seed does not stay behind for whatever runs next in the
+        process.
+    """
+    before = dict(os.environ) if names is None else {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        if names is None:
+            for name in set(os.environ) - set(before):
+                del os.environ[name]
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            elif os.environ.get(name) != value:
+                os.environ[name] = value
+
+
 Scorer = Callable[..., TestScore]
 """Scores a fitted model on the test windows: ``scorer(model, data, horizon, dataloader_kwargs=...)``, as
 :func:`benchmarks.protocol.score_test_windows` (the default). A study that needs more metrics (CRPS, interval
@@ -574,7 +604,7 @@ def run_sweep(
         logger.info("[%d/%d] %s (%s) ...", index, len(pending), job.describe(), job.run_id)
         job_start = time.perf_counter()
         try:
-            with torch_threads(settings.torch_threads):
+            with torch_threads(settings.torch_threads), restored_environment():
                 result = job_runner(job, prepared[key], settings)
         except Exception:
             if not keep_going:

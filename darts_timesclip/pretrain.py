@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     package_logger = logging.getLogger("darts_timesclip.pretraining")
     package_logger.addHandler(handler)
+    level = package_logger.level
     package_logger.setLevel(logging.INFO)
     try:
         path = pretrain_backbone(
@@ -88,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    finally:
+    finally:  # a call from another program (or a test) leaves the logger as it was
         package_logger.removeHandler(handler)
+        package_logger.setLevel(level)
     print(path)
     return 0
 

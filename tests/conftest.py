@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach the hub
@@ -14,7 +15,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import pytest
 import torch
 
+from tests._extras import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 -- the hooks
 from tests._helpers import CPU_TRAINER, make_series, signal_benchmark
+from tests._isolation import no_leaked_state  # noqa: F401 -- the autouse fixture
+
+if importlib.util.find_spec("lightning") is not None:
+    import lightning.pytorch  # noqa: F401 -- its first import sets its logger's level: done here, not in a test
 
 # one torch thread per pytest-xdist worker (a worker per core), else up to two
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))

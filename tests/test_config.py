@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from darts_timesclip import TimesCLIPConfig, TimesCLIPModel
+from tests._extras import requires
 from tests._helpers import model_kwargs
 
 
@@ -123,7 +124,7 @@ def test_public_parameters_are_documented_once_for_both_wrappers():
     assert {"backbone", "pretrained", "patch_length", "alignment_weight", "temperature"} <= set(public)
     assert "n_targets" not in public and "vision_config" not in public  # set by the wrappers, not by users
     docs = [TimesCLIPModel.__init__.__doc__]
-    pytest.importorskip("pytorch_forecasting")
+    requires("pytorch_forecasting", "pytorch-forecasting")
     from darts_timesclip.adapters.pytorch_forecasting import TimesCLIP
 
     docs.append(TimesCLIP.__init__.__doc__)

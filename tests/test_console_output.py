@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from darts_timesclip.extras import MissingExtraError, require_extra
+from tests._extras import requires
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +54,7 @@ print("<<end>>", flush=True)
 
 
 def test_fit_predict_backtest_and_export_print_no_dependency_chatter(tmp_path):
-    pytest.importorskip("onnxscript", reason="the `onnx` extra is needed for the export part")
+    requires("onnxscript", "onnx")  # for the export part
     script = SCRIPT.replace("MODEL_ONNX", repr(str(tmp_path / "m.onnx")))
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="default")
     done = subprocess.run(

@@ -120,4 +120,6 @@ def test_single_and_several_series_forecast_air_passengers(passengers):
     naive = NaiveSeasonal(K=12).fit(train).predict(36)  # last year repeated: a strong baseline here
     error = float(np.mean((forecasts[0].values() - held_out.values()) ** 2))
     naive_error = float(np.mean((naive.values() - held_out.values()) ** 2))
-    assert error < 3 * naive_error, (error, naive_error)
+    # seed 0 gives 0.55x the seasonal naive's error, seeds 1 and 2 0.80x and 1.14x: 1.5x is a model that learnt
+    # the season, with room for other platforms
+    assert error < 1.5 * naive_error, (error, naive_error)

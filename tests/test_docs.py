@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._extras import requires
 from tests.docs_examples import REPO, code_blocks, documentation_files, plan_for
 
 DOC_FILES = documentation_files()
@@ -159,8 +160,8 @@ def test_site_builds_strictly(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ the notebook
 def test_quickstart_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = requires("nbformat", "docs")
+    nbclient = requires("nbclient", "docs")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     index = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
     tiny = 'BACKBONE, N_EPOCHS, TRAIN_WINDOWS, TEST_WINDOWS = "tiny", 1, 64, 24'
@@ -182,7 +183,7 @@ def test_quickstart_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
 
 
 def test_committed_notebook_carries_the_outputs_of_a_run():
-    nbformat = pytest.importorskip("nbformat")
+    nbformat = requires("nbformat", "docs")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), "commit the notebook executed, every cell"

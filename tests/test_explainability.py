@@ -68,6 +68,53 @@ def test_explicit_attention_path_gives_the_same_forecast(fitted_with_covariates)
     assert explained.attention.shape == (2, 2, 3, 6)  # [B, heads, V, 2V]
 
 
+def test_token_labels_follow_the_memory_the_network_attends_over(fitted_with_covariates):
+    """Each label names the token at its position in the memory the variate-selection block was given."""
+    model, series, covariates = fitted_with_covariates
+    network = model.model.network.eval()
+    memories = []
+    hook = network.variate_selection.register_forward_pre_hook(lambda m, args: memories.append(args[1]))
+    try:
+        frame = TimesCLIPExplainer(model, series, covariates).explain().get_attention()
+    finally:
+        hook.remove()
+    window = np.concatenate([series.values()[-24:], covariates.values()[-24:]], axis=1)
+    with torch.no_grad():
+        encoding = network.encode(torch.as_tensor(window[None], dtype=torch.float32))
+    views = {"numbers": encoding.text[0], "image": encoding.image[0]}
+    variates = ["c0", "c1", "temp"]
+    (memory,) = memories
+    assert memory.shape[1] == len(frame.columns) == 6
+    for m, label in enumerate(frame.columns):
+        name, view = label[:-1].split(" (")
+        torch.testing.assert_close(memory[0, m], views[view][variates.index(name)])
+    assert not torch.allclose(views["numbers"], views["image"], atol=1e-3)  # the two views are told apart
+
+
+def test_the_explanation_is_of_the_last_window(fitted_with_covariates):
+    """A series whose last window differs from its first: explained as its last window alone is."""
+    model, series, covariates = fitted_with_covariates
+    values = series.values().copy()
+    values[-24:] = np.random.default_rng(9).standard_normal((24, 2)) * 3.0  # unlike the rest of the series
+    series = series.with_values(values)
+    explainer = TimesCLIPExplainer(model)
+    result = explainer.explain(series, covariates)
+    last = explainer.explain(series[-24:], covariates)
+    first = explainer.explain(series[:24], covariates)
+    window = np.concatenate([values[-24:], covariates.values()[-24:]], axis=1)
+    network = model.model.network.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(window[None], dtype=torch.float32)
+        attention = network(x, return_attention=True).attention[0].mean(dim=0)[:2].numpy()  # [targets, tokens]
+        images = network.vision.images(x)[0].numpy()
+    np.testing.assert_allclose(result.get_attention().to_numpy(), attention, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result.get_attention().to_numpy(), last.get_attention().to_numpy(), rtol=0, atol=1e-6)
+    for v, name in enumerate(["c0", "c1", "temp"]):
+        np.testing.assert_array_equal(result.images[name], images[v])
+    gap = np.abs(first.get_attention().to_numpy() - result.get_attention().to_numpy()).max()
+    assert gap > 1e-3  # the first window is explained otherwise
+
+
 def test_several_series_and_target_selection():
     series = [make_series(80, seed=s) for s in range(2)]
     model = TimesCLIPModel(**model_kwargs()).fit(series)

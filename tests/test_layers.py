@@ -5,12 +5,13 @@ Each check runs in a fresh interpreter where importing the forbidden packages fa
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from tests._extras import requires
 
 BLOCKER = """
 import importlib.abc, sys
@@ -92,8 +93,8 @@ def test_both_lazy_packages_list_their_public_names_and_cache_them_once_imported
     assert vars(pretraining)["OBJECTIVES"] is objectives  # cached: the next look-up is a plain attribute
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pytorch_forecasting") is None, reason="pytorch-forecasting extra")
 def test_pytorch_forecasting_adapter_imports_without_darts():
+    requires("pytorch_forecasting", "pytorch-forecasting")
     result = _run(
         """
         from darts_timesclip.adapters.pytorch_forecasting import TimesCLIP

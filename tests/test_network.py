@@ -365,9 +365,14 @@ def test_unfrozen_vision_tower_trains_and_skips_the_cache():
 
 
 def test_rows_of_many_variates_are_chunked():
-    net = tiny_network(vision_chunk_size=3, n_targets=1)
-    out = net(torch.randn(2, 32, 5))
-    assert np.isfinite(out.prediction.detach().numpy()).all()
+    """10 charts in chunks of 3, 3, 3 and 1: the same forecast and image tokens as in one chunk, same weights."""
+    chunked, whole = tiny_network(vision_chunk_size=3, n_targets=1), tiny_network(n_targets=1)
+    assert chunked.vision.chunk_size == 3 and whole.vision.chunk_size >= 10
+    x = torch.randn(2, 32, 5)
+    with torch.no_grad():
+        got, expected = chunked(x), whole(x)
+    torch.testing.assert_close(got.image_embeddings, expected.image_embeddings, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.prediction, expected.prediction, rtol=1e-5, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------ variants of the views

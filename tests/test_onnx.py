@@ -4,12 +4,15 @@ from ONNX Runtime equal to ``predict``."""
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort  # the `onnx` extra, which the README's set-up installs
 from darts.utils.likelihood_models import QuantileRegression
 from darts.utils.onnx import run_onnx_prediction
 
 from darts_timesclip import TimesCLIPModel
+from tests._extras import requires
 from tests._helpers import make_series, model_kwargs
+
+ort = requires("onnxruntime", "onnx")  # the README's set-up installs the extra
+requires("onnxscript", "onnx")  # the export
 
 
 def _export(model: TimesCLIPModel, path) -> object:

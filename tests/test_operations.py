@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from darts.utils.serialization import safe_globals
 from pytorch_lightning.callbacks import EarlyStopping
 
@@ -42,21 +43,46 @@ def test_early_stopping_watches_the_forecast_loss(quiet_trainer):
     assert float(metrics["val_total_loss"]) > float(metrics["val_loss"])  # the alignment term is not in it
 
 
+class RecordEpochs(pl.Callback):
+    """Each epoch's validation loss and network weights (as the checkpoint of that epoch holds them); the weights of
+    the last epoch spoilt before its validation, so that the last epoch is not the best."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs, self.val_loss, self.weights = epochs, [], []
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch + 1 == self.epochs and not trainer.sanity_checking:
+            with torch.no_grad():
+                pl_module.network.generator.linear.weight.mul_(50.0)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.val_loss.append(float(trainer.callback_metrics["val_loss"]))
+            self.weights.append({k: v.detach().clone() for k, v in pl_module.network.state_dict().items()})
+
+
 def test_checkpoints_best_and_last(tmp_path, quiet_trainer):
     train, val = _split()
+    record = RecordEpochs(3)
     kwargs = model_kwargs(n_epochs=3, save_checkpoints=True, model_name="ops", work_dir=str(tmp_path))
+    kwargs["pl_trainer_kwargs"] = {**quiet_trainer, "callbacks": [record]}
     model = TimesCLIPModel(**kwargs, force_reset=True)
     model.fit(train, val_series=val)
     expected = model.predict(6, train, verbose=False)
 
-    last = TimesCLIPModel.load_from_checkpoint("ops", work_dir=str(tmp_path), best=False)
+    with safe_globals([RecordEpochs]):  # the trainer's callbacks travel in the checkpoint
+        last = TimesCLIPModel.load_from_checkpoint("ops", work_dir=str(tmp_path), best=False)
+        best = TimesCLIPModel.load_from_checkpoint("ops", work_dir=str(tmp_path), best=True)
     np.testing.assert_array_equal(last.predict(6, train, verbose=False).values(), expected.values())
     assert last.config == model.config
 
-    best = TimesCLIPModel.load_from_checkpoint("ops", work_dir=str(tmp_path), best=True)
+    best_epoch = int(np.argmin(record.val_loss))
+    assert len(record.val_loss) == 3 and best_epoch < 2, record.val_loss  # the spoilt last epoch is not the best
     names = sorted(p.name for p in (tmp_path / "ops" / "checkpoints").iterdir())
-    assert "last-epoch=2.ckpt" in names and any(n.startswith("best-epoch=") for n in names)
-    assert np.isfinite(best.predict(6, train, verbose=False).values()).all()
+    assert "last-epoch=2.ckpt" in names and any(n.startswith(f"best-epoch={best_epoch}-") for n in names), names
+    loaded = best.model.network.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in record.weights[best_epoch].items())  # that epoch's weights
+    assert not torch.equal(loaded["generator.linear.weight"], record.weights[-1]["generator.linear.weight"])
 
 
 def _scalar_tags(log_dir) -> set[str]:

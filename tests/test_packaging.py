@@ -68,7 +68,7 @@ def test_the_wheel_has_the_package_version_and_the_console_script(wheel):
 
 def test_the_version_is_written_once():
     """``pyproject.toml`` reads the version from the package (``dynamic``), so a release changes one line."""
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib: Python 3.11+")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "darts_timesclip.__version__"}

@@ -214,3 +214,56 @@ def test_pretraining_draws_the_charts_of_the_chart_pipeline():
     images = vision.images(windows[:, :, None], colour_index[:, None])[:, 0]  # one variate per window
     assert torch.equal(torch.cat(seen), (images - vision.pixel_mean) / vision.pixel_std)
     assert not torch.equal(images[3], vision.images(windows[3:, :, None])[0, 0])  # colour 12 is not colour 0
+
+
+class _StateLookupHead(torch.nn.Module):
+    """A patch head that knows which patch each state belongs to and answers with the patch ``shift`` places on.
+
+    ``states [B, N + 1, D]`` are the numeric tower's outputs on the windows (patch states, then the summary); a
+    state given to the head is looked up among them, and the patch of ``patches [B, N, P]`` ``shift`` positions
+    after it is returned (zeros past the last patch): ``shift=1`` is a perfect next-patch predictor, ``shift=0``
+    a copy of the patch the state has seen.
+    """
+
+    def __init__(self, states: torch.Tensor, patches: torch.Tensor, shift: int) -> None:
+        super().__init__()
+        self.states, self.patches, self.shift = states, patches, shift
+
+    def forward(self, given: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(*given.shape[:-1], self.patches.shape[-1])
+        n = self.patches.shape[1]
+        for b in range(given.shape[0]):
+            for k in range(given.shape[1]):
+                j = int((self.states[b] - given[b, k]).norm(dim=-1).argmin())
+                assert torch.allclose(self.states[b, j], given[b, k]), "a state the tower did not produce"
+                if j + self.shift < n:
+                    out[b, k] = self.patches[b, j + self.shift]
+        return out
+
+
+def test_next_patch_objective_targets_the_next_patch():
+    """Hand-built windows of 24 steps: patches of 8 at stride 4 start at 0, 4, ..., 20 (6 patches; the last is
+    padded with the last value)."""
+    from darts_timesclip.backbones import resolve_backbone
+    from darts_timesclip.network.normalization import instance_normalize
+    from darts_timesclip.pretraining import TimesCLIPPretrainer
+
+    spec = resolve_backbone("tiny")
+    torch.manual_seed(0)
+    model = TimesCLIPPretrainer(spec.vision_config, spec.text_config, patch_length=8, patch_stride=4, max_context=24)
+    model.eval()
+    t = torch.arange(24.0)
+    windows = torch.stack([torch.sin(t / 2), t**1.5, torch.cos(t / 3) * t])  # patches unlike their neighbours
+    rows = instance_normalize(windows.unsqueeze(-1))[0][..., 0]
+    padded = torch.cat([rows, rows[:, -1:].expand(-1, 4)], dim=1)
+    patches = torch.stack([padded[:, 4 * i : 4 * i + 8] for i in range(6)], dim=1)  # [B, 6, 8], by hand
+    with torch.no_grad():
+        states = model.numeric.encode_tokens(model.numeric.tokenizer(patches))  # [B, 7, D]
+        model.patch_head = _StateLookupHead(states, patches, shift=1)
+        perfect = model(windows, torch.zeros(3, dtype=torch.long)).temporal
+        model.patch_head = _StateLookupHead(states, patches, shift=0)
+        copy = model(windows, torch.zeros(3, dtype=torch.long)).temporal
+    assert perfect.item() == 0.0
+    expected = torch.mean((patches[:, :-1] - patches[:, 1:]) ** 2)  # each state's own patch against the next
+    torch.testing.assert_close(copy, expected)
+    assert copy.item() > 0.1

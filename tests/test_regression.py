@@ -3,6 +3,7 @@ TimesCLIPModel.embed, and the regression benchmark at a tiny size."""
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- scikit-learn is imported after the check that names it where it is missing
 import csv
 import json
 import pickle
@@ -11,6 +12,11 @@ import numpy as np
 import pytest
 import torch
 from darts import TimeSeries
+
+from tests._extras import requires
+
+requires("sklearn", "regression")
+
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score

@@ -8,10 +8,16 @@ estimator of series runs and passes; those written for a fixed number of columns
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- scikit-learn is imported after the check that names it where it is missing
 import numpy as np
 import pytest
 import scipy.sparse
 import torch
+
+from tests._extras import requires
+
+requires("sklearn", "regression")
+
 from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks

@@ -44,10 +44,11 @@ class GPUFigures(Command):
 
     @classmethod
     def invoke(cls, args: argparse.Namespace, argv: Sequence[str]) -> int:
-        """Print every table; 1 if a service request failed."""
+        """Print every table (on ``--threads`` torch threads, the process's count restored after); 1 if a service
+        request failed."""
         from benchmarks.runner import torch_threads
 
-        with torch_threads(args.threads):  # the process's own count again afterwards
+        with torch_threads(args.threads):
             return gpu_figures(args, list(argv))
 
 

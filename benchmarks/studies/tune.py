@@ -318,19 +318,18 @@ def run_search(spec: SearchSpec, output_dir: Path, data_dir: Path | None, resour
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    from benchmarks.executors import RayOptions, import_ray, init_ray
+    from benchmarks.executors import RayOptions, ray_session
     from benchmarks.protocol import prepare
     from benchmarks.registry import get_spec, read_dataset
 
     search_space(spec.model)  # a clear error before Ray starts
-    _quiet_search_libraries()
     data = prepare(read_dataset(get_spec(spec.dataset), data_dir), spec.lookback)
     train, val = data.split_series("train"), data.split_series("val")  # the test split stays here
     directory = output_dir / spec.name
     storage = (directory / "ray").resolve()
-    ray = import_ray()
-    init_ray(RayOptions(address=resources.ray_address, cpus_per_job=resources.cpus_per_trial))
-    try:
+    # the session puts back the environment: Ray's variables and the reporter's, set below
+    with ray_session(RayOptions(address=resources.ray_address, cpus_per_job=resources.cpus_per_trial)):
+        _quiet_search_libraries()
         trainable = tune.with_resources(
             tune.with_parameters(_trial, spec=spec, resources=resources, train=train, val=val),
             {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
@@ -367,8 +366,6 @@ def run_search(spec: SearchSpec, output_dir: Path, data_dir: Path | None, resour
         grid = tuner.fit()
         logger.info("Search %s: %d trials in %.0f s", spec.name, len(grid), time.perf_counter() - start)
         return write_records(grid, spec, directory, command)
-    finally:
-        ray.shutdown()
 
 
 def _quiet_search_libraries() -> None:

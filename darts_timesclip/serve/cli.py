@@ -34,12 +34,16 @@ def load_model(path: str | Path) -> Any:
     return model
 
 
+#: The loggers of Lightning's notices, which :func:`quiet_prediction_logs` sets to WARNING.
+_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning")
+
+
 def quiet_prediction_logs() -> None:
     """Silence what every Darts ``predict`` prints (the ``darts`` engine): a service logs one line per request."""
     import logging
     import warnings
 
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+    for name in _LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*pin_memory.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -108,7 +112,24 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Load the model and run uvicorn until interrupted (SIGINT / SIGTERM: requests in flight are answered)."""
+    """Load the model and run uvicorn until interrupted (SIGINT / SIGTERM: requests in flight are answered).
+
+    Torch's thread count (``--threads``) and the Lightning loggers' levels (:func:`quiet_prediction_logs`) are the
+    service's while it runs, and as they were once it returns: a call from another program (or a test) leaves its
+    process as it found it.
+
+    Parameters
+    ----------
+    args
+        The parsed command line (:func:`build_parser`).
+
+    Returns
+    -------
+    int
+        0 once the server stops; 2 when the extra is missing or the model cannot be loaded (the reason on stderr).
+    """
+    import logging
+
     from darts_timesclip.extras import MissingExtraError, require_extra
 
     try:
@@ -116,6 +137,19 @@ def serve(args: argparse.Namespace) -> int:
     except MissingExtraError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    import torch
+
+    threads = torch.get_num_threads()
+    levels = {name: logging.getLogger(name).level for name in _LIGHTNING_LOGGERS}
+    try:
+        return _serve(args)
+    finally:
+        torch.set_num_threads(threads)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- the optional dependencies are imported after the check that names a missing one
 import math
 import pickle
 
@@ -10,6 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from tests._extras import requires
+
+requires("pytorch_forecasting", "pytorch-forecasting")
+requires("lightning", "pytorch-forecasting")
+
 from lightning.pytorch import Trainer
 from pytorch_forecasting import TimeSeriesDataSet
 from pytorch_forecasting.metrics import MAE, RMSE, MultiLoss, NormalDistributionLoss, QuantileLoss

@@ -26,9 +26,10 @@ def ili_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Undo what a CLI ``main()`` (``benchmarks.console.configure_console``) does to the global logging state.
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Undo what ``benchmarks.console.configure_console``, called directly by a test, does to the global logging
+    state (a command's ``main()`` restores it itself: ``console_session``).
 
     The root logger's other handlers belong to pytest (a fresh set per test phase): only the console
     handler is taken off it.

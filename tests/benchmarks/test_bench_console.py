@@ -31,6 +31,9 @@ LINE = re.compile(
     r"train_loss \d+\.\d{4}  val_loss \d+\.\d{4}  \d+\.\d s$"
 )
 
+# tests that set up the console themselves, as a command does: the fixture puts the logging state back
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
 
 def _tiny_job() -> Job:
     return Job(

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
+import pytest
 import torch
 
 from benchmarks.cli import main
+from tests._extras import requires
 from tests.benchmarks.bench_helpers import write_synthetic_csv
+
+for _module in ("fastapi", "uvicorn", "prometheus_client"):  # both commands start the service
+    requires(_module, "serve")
 
 
 def _other_thread_count() -> tuple[int, int]:
@@ -18,7 +24,16 @@ def _other_thread_count() -> tuple[int, int]:
     return before, 1 if before > 1 else 2
 
 
-def test_latency_command_prints_every_table(tmp_path, capsys):
+@pytest.fixture
+def two_torch_threads() -> Iterator[None]:
+    """The process on 2 torch threads: a command run with ``--threads 1`` must leave it on 2."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_latency_command_prints_every_table(tmp_path, capsys, two_torch_threads):
     write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
     before, threads = _other_thread_count()
     argv = ["latency", "--data-dir", str(tmp_path / "data"), "--backbone", "tiny", "--train-windows", "32",
@@ -38,7 +53,7 @@ def test_latency_command_prints_every_table(tmp_path, capsys):
     assert "Backtest: 5 windows" in out and "| Darts `historical_forecasts(retrain=False)` |" in out
 
 
-def test_gpu_figures_command_runs_on_a_cpu_at_tiny_settings(tmp_path, capsys):
+def test_gpu_figures_command_runs_on_a_cpu_at_tiny_settings(tmp_path, capsys, two_torch_threads):
     write_synthetic_csv(tmp_path / "data" / "ETTh1.csv", 14400, 7)
     before, threads = _other_thread_count()
     argv = ["gpu-figures", "--data-dir", str(tmp_path / "data"), "--device", "cpu", "--backbone", "tiny",

@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
-ray = pytest.importorskip("ray")
+from tests._extras import requires
+
+ray = requires("ray", "benchmark")
 
 from benchmarks import cli, study  # noqa: E402 -- after the skip: without Ray the module is skipped
-from benchmarks.executors import REPO_ROOT, JobFailedError, RayOptions, import_ray, init_ray, run_sweep_ray  # noqa: E402
+from benchmarks.executors import REPO_ROOT, JobFailedError, RayOptions, import_ray, ray_session, run_sweep_ray  # noqa: E402
 from benchmarks.protocol import PreparedData  # noqa: E402
 from benchmarks.runner import Job, RunSettings, SweepSpec, is_finished, prepare_data, result_path  # noqa: E402
 
@@ -38,9 +40,8 @@ def _quiet_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def ray_instance() -> Iterator[None]:
     """A local Ray instance with 2 CPUs, started as the executor starts one (the sweep then reuses it)."""
-    init_ray(RayOptions(num_cpus=2))
-    yield
-    ray.shutdown()
+    with ray_session(RayOptions(num_cpus=2)):
+        yield
 
 
 def test_ray_executor_writes_the_local_executors_files_and_resumes(ili_dir, tmp_path, capfd, monkeypatch):

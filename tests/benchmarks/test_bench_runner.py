@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -31,6 +32,7 @@ from benchmarks.runner import (
     write_json_atomic,
 )
 from benchmarks.tiers import TIERS, get_tier
+from tests._extras import requires
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +175,7 @@ def test_tslib_learning_rate_schedules():
 
 
 def test_baselines_build(quiet_trainer):
-    pytest.importorskip("neuralforecast")
+    requires("neuralforecast", "benchmark")
     for name in ("nlinear", "dlinear", "patchtst", "itransformer"):
         model = build_model(
             model_config(name, "ETTh1", 96),
@@ -396,3 +398,27 @@ def test_the_record_keeps_each_epochs_validation_loss_and_training_seconds(ili_d
     best = history[budget["best_epoch"]]  # `best_epoch` counts from 0
     assert best["epoch"] == budget["best_epoch"] + 1 and best["val_loss"] == budget["best_val_loss"]
     assert min(entry["val_loss"] for entry in history) == budget["best_val_loss"]
+
+
+def test_a_job_leaves_no_lightning_seed_behind(monkeypatch):
+    import pytorch_lightning as pl
+
+    from benchmarks.runner import restored_environment
+
+    monkeypatch.setenv("PL_GLOBAL_SEED", "7")
+    monkeypatch.delenv("PL_SEED_WORKERS", raising=False)
+    with restored_environment():
+        pl.seed_everything(3, workers=True, verbose=False)  # as neuralforecast's models do in `fit`
+        assert os.environ["PL_GLOBAL_SEED"] == "3" and os.environ["PL_SEED_WORKERS"] == "1"
+    assert os.environ["PL_GLOBAL_SEED"] == "7" and "PL_SEED_WORKERS" not in os.environ
+
+
+def test_restored_environment_of_every_variable(monkeypatch):
+    from benchmarks.runner import restored_environment
+
+    monkeypatch.setenv("BENCH_PROBE_KEPT", "a")
+    monkeypatch.delenv("BENCH_PROBE_NEW", raising=False)
+    with restored_environment(None):  # as a Ray session: whatever `ray.init` sets
+        os.environ["BENCH_PROBE_KEPT"] = "b"
+        os.environ["BENCH_PROBE_NEW"] = "c"
+    assert os.environ["BENCH_PROBE_KEPT"] == "a" and "BENCH_PROBE_NEW" not in os.environ

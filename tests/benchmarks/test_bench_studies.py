@@ -99,7 +99,14 @@ def test_ablate_command_runs_resumes_and_reports(tmp_path):
     with (results / "ablations.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {"dataset", "horizon", "variant", "seed", "mse", "mae"} <= set(rows[0])
-    assert all(float(r["mse"]) > 0 for r in rows)
+    # each row reports the test scores of its own run file
+    by_job = {(r["coordinates"]["configuration"], r["seed"]): r["metrics"] for r in records}
+    assert sorted((r["variant"], int(r["seed"])) for r in rows) == sorted(by_job)
+    for row in rows:
+        metrics = by_job[(row["variant"], int(row["seed"]))]
+        assert float(row["mse"]) == pytest.approx(metrics["mse"], rel=1e-12) and metrics["mse"] > 0
+        assert float(row["mae"]) == pytest.approx(metrics["mae"], rel=1e-12)
+    assert len({float(r["mse"]) for r in rows}) == len(rows)  # six different runs, six different scores
     assert "## exchange_rate" in (results / "ablations.md").read_text()
     assert (results / "ablations.png").stat().st_size > 0
 
@@ -145,6 +152,10 @@ def test_budget_command_writes_the_curve(tmp_path):
     with (results / "budget.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert sorted(r["model"] for r in rows) == ["nlinear", "timesclip"]
+    by_model = {r["model"]: r["metrics"] for r in load_results(out)}
+    for row in rows:
+        assert float(row["mse"]) == pytest.approx(by_model[row["model"]]["mse"], rel=1e-12)
+        assert float(row["mae"]) == pytest.approx(by_model[row["model"]]["mae"], rel=1e-12)
     assert all(r["budget"] == "2x4096" and int(r["epochs"]) <= 2 and int(r["train_windows"]) <= 4096 for r in rows)
     assert "| timesclip | " in (results / "budget.md").read_text()
     assert (results / "budget.png").stat().st_size > 0

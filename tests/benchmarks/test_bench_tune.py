@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="the `benchmark` extra (Ray Tune) is needed")
-pytest.importorskip("optuna", reason="the `benchmark` extra (Optuna) is needed")
+from tests._extras import requires
+
+ray = requires("ray", "benchmark")  # Ray Tune
+requires("optuna", "benchmark")
 
 from benchmarks.cli import build_parser, main  # noqa: E402 -- after the skips
 from benchmarks.models import model_config  # noqa: E402
