@@ -149,3 +149,16 @@ def test_plots_name_the_components(fitted_with_covariates, tmp_path):
     figure.savefig(tmp_path / "views.png")
     with pytest.raises(ValueError, match=r"`encodings` \['jpeg'\] are not among"):
         explainer.plot_views(series, encodings=["jpeg"])
+
+
+def test_non_finite_foreground_values_are_refused_naming_the_argument(fitted_with_covariates):
+    model, series, covariates = fitted_with_covariates
+    explainer = TimesCLIPExplainer(model, series, covariates)
+    values = series.values().copy()
+    values[-3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"`foreground_series` has a non-finite value \(nan\) in component `c1`"):
+        explainer.explain(series.with_values(values), covariates)
+    values = covariates.values().copy()
+    values[-2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"`foreground_past_covariates` has a non-finite value \(inf\) in component"):
+        explainer.explain(series, covariates.with_values(values))

@@ -283,6 +283,17 @@ def test_user_optimizer_and_scheduler_are_honoured(series):
     optimizer = model.model.optimizers().optimizer
     assert isinstance(optimizer, torch.optim.SGD)
     assert sorted(g["initial_lr"] for g in optimizer.param_groups) == pytest.approx([1e-4, 0.01])
+    # Lightning's scheduler settings: Darts' defaults, or those given among the scheduler's arguments
+    model.model.lr_scheduler_kwargs = {"step_size": 3, "interval": "step"}
+    _, config = model.model.configure_optimizers()
+    assert config["scheduler"].step_size == 3
+    assert {k: v for k, v in config.items() if k != "scheduler"} == {
+        "monitor": "val_loss",
+        "interval": "step",
+        "frequency": 1,
+        "strict": True,
+        "name": None,
+    }
 
 
 @pytest.mark.parametrize(

@@ -338,7 +338,9 @@ def test_batched_probabilistic_requests_equal_one_at_a_time_and_predict(gaussian
     assert unseeded["values"] == again["values"]  # the answered seed reproduces the answer
 
 
-def test_metrics_count_requests_errors_latency_and_batches(server):
+def test_metrics_count_requests_errors_latency_and_batches(server, saved_model):
+    _, series, covariates = saved_model
+    assert call(f"{server}/forecast", payload(series, covariates, n=OCL))[0] == 200  # whatever ran before
     call(f"{server}/forecast", raw=b"{")
     call(f"{server}/health")
     with urllib.request.urlopen(f"{server}/metrics", timeout=30) as response:

@@ -44,11 +44,10 @@ class GPUFigures(Command):
 
     @classmethod
     def invoke(cls, args: argparse.Namespace, argv: Sequence[str]) -> int:
-        """Print every table (on ``--threads`` torch threads, the process's count restored after); 1 if a service
-        request failed."""
+        """Print every table; 1 if a service request failed."""
         from benchmarks.runner import torch_threads
 
-        with torch_threads(args.threads):
+        with torch_threads(args.threads):  # the process's own count again afterwards
             return gpu_figures(args, list(argv))
 
 

@@ -226,7 +226,11 @@ class ServiceProcess:
 
 
 def load(port: int, bodies: list[bytes], clients: int) -> dict[str, float]:
-    """``clients`` threads, each on its own keep-alive connection, send ``bodies`` between them; the figures."""
+    """``clients`` threads, each on its own keep-alive connection, send ``bodies`` between them; the figures.
+
+    They are requests per second (``rps``), latency percentiles ``p50``, ``p90``, ``p99`` and the extremes ``min``
+    and ``max`` (ms), ``errors`` (requests not answered with 200) and ``n`` (requests sent).
+    """
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -263,8 +267,10 @@ def load(port: int, bodies: list[bytes], clients: int) -> dict[str, float]:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
-    p50, p90, p99 = np.percentile(np.array(latencies) * 1e3, [50, 90, 99])
-    return {"rps": len(bodies) / wall, "p50": p50, "p90": p90, "p99": p99, "errors": errors[0], "n": len(bodies)}
+    milliseconds = np.array(latencies) * 1e3
+    p50, p90, p99 = np.percentile(milliseconds, [50, 90, 99])
+    return {"rps": len(bodies) / wall, "p50": p50, "p90": p90, "p99": p99, "errors": errors[0], "n": len(bodies),
+            "min": float(milliseconds.min()), "max": float(milliseconds.max())}  # fmt: skip
 
 
 def service_rows(model_path: Path, windows: np.ndarray, setting: Setting) -> list[tuple]:
@@ -283,6 +289,7 @@ def service_rows(model_path: Path, windows: np.ndarray, setting: Setting) -> lis
                 per_pass = None
                 if None not in before + after and after[0] > before[0]:
                     per_pass = (after[1] - before[1]) / (after[0] - before[0])
+                    figures["served"] = after[1] - before[1]  # requests the service's forward passes answered
                 rows.append((engine, clients, figures, per_pass))
                 print(
                     f"  service {engine}, {clients} clients: {figures['rps']:.1f} requests/s, p50 "
@@ -354,14 +361,13 @@ class Latency(Command):
 
     @classmethod
     def invoke(cls, args: argparse.Namespace, argv: Sequence[str]) -> int:
-        """Print the tables (on ``--threads`` torch threads, the process's count restored after); 1 if a service
-        request failed."""
+        """Print the tables; 1 if a service request failed."""
         from benchmarks.runner import torch_threads
 
         setting = Setting(args.data_dir, args.model_path, args.backbone, args.train_windows, args.device, args.autocast,
                           args.batch, args.repeats, tuple(args.concurrency), args.requests, tuple(args.engines),
                           args.max_batch, args.batch_wait_ms, args.threads, args.backtest_windows or None)  # fmt: skip
-        with torch_threads(args.threads):
+        with torch_threads(args.threads):  # the process's own count again afterwards
             return run(setting, skip_backtest=args.no_backtest, argv=list(argv))
 
 
