@@ -25,8 +25,10 @@ WATCHED_LOGGERS = (
 
 
 #: Variables that are not a test's to restore: pytest's own (set anew at every test phase), and those libraries set
-#: once, at their first import (scikit-learn: the OpenMP ones; Ray: its client mode).
-UNWATCHED_VARIABLES = frozenset({"PYTEST_CURRENT_TEST", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK", "RAY_CLIENT_MODE"})
+#: once, at their first import (scikit-learn: the OpenMP ones; Ray: its client mode; tensorboardX: its checksum mode).
+UNWATCHED_VARIABLES = frozenset(
+    {"PYTEST_CURRENT_TEST", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK", "RAY_CLIENT_MODE", "CRC32C_SW_MODE"}
+)
 
 
 def _environment() -> dict[str, str]:

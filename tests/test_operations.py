@@ -132,10 +132,15 @@ def test_an_interrupted_fit_resumes_from_its_last_checkpoint(tmp_path, quiet_tra
     # (not bit-identical to the uninterrupted run: the data order and dropout draw from RNG states not checkpointed)
 
 
-def test_cpu_ddp_trains_and_a_single_device_trainer_predicts(quiet_trainer):
+def test_cpu_ddp_trains_and_a_single_device_trainer_predicts(quiet_trainer, monkeypatch):
     """``strategy="ddp_spawn"`` on 2 CPU processes (gloo): the weights come back trained; predictions then run on one
     device (a distributed sampler cannot split one prediction window over two ranks)."""
     import torch
+
+    # Lightning's DDP sets the rendezvous port in this process's environment: recorded here (set, then unset) so that
+    # it is put back as it was after the test
+    monkeypatch.setenv("MASTER_PORT", "0")
+    monkeypatch.delenv("MASTER_PORT")
 
     series = make_series(120, n_components=2)
     ddp = TimesCLIPModel(**model_kwargs(pl_trainer_kwargs={**quiet_trainer, "strategy": "ddp_spawn", "devices": 2}))
