@@ -15,6 +15,8 @@ Everything lands under ``OUTPUT/<model>_<dataset>_h<H>_l<L>/``:
   other horizons of the dataset);
 - ``ray/``: Ray Tune's own experiment state (not committed). Running the same command again resumes an interrupted
   search where it stopped: finished trials are kept, unfinished ones restart, the searcher keeps its history.
+  ``--conclude`` ends an interrupted search where it stands instead: the records of the trials it finished are
+  written (the best of them in ``best.json``) and no trial is started.
 
 Trials run on a local Ray instance by default, or on a cluster (``--ray-address``), each reserving
 ``--cpus-per-trial`` CPUs (its torch threads) and ``--gpus-per-trial`` GPUs. ``--max-epochs`` is ASHA's ``max_t``
@@ -311,8 +313,24 @@ def _trial(params: dict[str, Any], *, spec: SearchSpec, resources: TrialResource
     )
 
 
-def run_search(spec: SearchSpec, output_dir: Path, data_dir: Path | None, resources: TrialResources, command: str):
-    """Run (or resume) a search and write its records; return the path of ``best.json``."""
+def run_search(
+    spec: SearchSpec,
+    output_dir: Path,
+    data_dir: Path | None,
+    resources: TrialResources,
+    command: str,
+    conclude: bool = False,
+) -> Path:
+    """Run (or resume) a search and write its records; return the path of ``best.json``.
+
+    With ``conclude``, an interrupted search is ended where it stands: its records are written from the trials it
+    finished, and no trial runs.
+
+    Raises
+    ------
+    FileNotFoundError
+        With ``conclude``, if there is no search to end.
+    """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
@@ -323,10 +341,13 @@ def run_search(spec: SearchSpec, output_dir: Path, data_dir: Path | None, resour
     from benchmarks.registry import get_spec, read_dataset
 
     search_space(spec.model)  # a clear error before Ray starts
-    data = prepare(read_dataset(get_spec(spec.dataset), data_dir), spec.lookback)
-    train, val = data.split_series("train"), data.split_series("val")  # the test split stays here
     directory = output_dir / spec.name
     storage = (directory / "ray").resolve()
+    experiment = storage / "search"
+    if conclude and not tune.Tuner.can_restore(str(experiment)):
+        raise FileNotFoundError(f"`--conclude`: there is no search `{spec.name}` to end under {storage}.")
+    data = prepare(read_dataset(get_spec(spec.dataset), data_dir), spec.lookback)
+    train, val = data.split_series("train"), data.split_series("val")  # the test split stays here
     # the session puts back the environment: Ray's variables and the reporter's, set below
     with ray_session(RayOptions(address=resources.ray_address, cpus_per_job=resources.cpus_per_trial)):
         _quiet_search_libraries()
@@ -334,7 +355,10 @@ def run_search(spec: SearchSpec, output_dir: Path, data_dir: Path | None, resour
             tune.with_parameters(_trial, spec=spec, resources=resources, train=train, val=val),
             {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
         )
-        experiment = storage / "search"
+        if conclude:
+            grid = tune.Tuner.restore(str(experiment), trainable).get_results()
+            logger.info("Search %s ended where it stood: %d trials", spec.name, len(grid))
+            return write_records(grid, spec, directory, command)
         if tune.Tuner.can_restore(str(experiment)):
             logger.info("Resuming the search in %s", experiment)
             tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, restart_errored=True)
@@ -411,11 +435,11 @@ def _trial_rows(grid: Any, spec: SearchSpec) -> tuple[list[dict[str, Any]], list
     names = [p.name for p in search_space(spec.model)]
     trials, curves = [], []
     for result in grid:
-        if result.config is None and result.metrics_dataframe is None:
-            continue  # a trial the interrupted search had not started: nothing to record
         trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path or "?").name)
         frame = result.metrics_dataframe
         losses = [] if frame is None or "val_loss" not in frame else [float(v) for v in frame["val_loss"]]
+        if not losses and result.error is None:
+            continue  # a trial the interrupted search had not started, or stopped within its first epoch
         seconds = [] if frame is None or "time_total_s" not in frame else [float(v) for v in frame["time_total_s"]]
         for epoch, loss in enumerate(losses, start=1):
             curves.append({"trial": trial_id, "epoch": epoch, "val_loss": loss, "seconds": seconds[epoch - 1]})
@@ -545,6 +569,7 @@ class TuneStudy(Study):
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
+    conclude: bool = False
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -559,6 +584,11 @@ class TuneStudy(Study):
         parser.add_argument("--cpus-per-trial", type=float, default=cls.cpus_per_trial, help="CPUs (torch threads)")
         parser.add_argument("--gpus-per-trial", type=float, default=cls.gpus_per_trial, help="fractions share a GPU")
         parser.add_argument("--max-concurrent", type=positive_int, help="trials at once (default: as CPUs hold)")
+        parser.add_argument(
+            "--conclude",
+            action="store_true",
+            help="end an interrupted search where it stands: write the records of the trials it finished, run none",
+        )
 
     def searches(self, options: StudyOptions) -> tuple[SearchSpec, ...]:
         """One search per dataset.
@@ -620,7 +650,9 @@ class TuneStudy(Study):
             return 0
         if not options.report_only:
             for spec in searches:
-                path = run_search(spec, options.output, options.data_dir, self.resources(options), options.command)
+                path = run_search(
+                    spec, options.output, options.data_dir, self.resources(options), options.command, self.conclude
+                )
                 record = json.loads(path.read_text(encoding="utf-8"))
                 print(f"{spec.name}: best val_loss {record['val_loss']:.4f} at epoch {record['best_epoch']}: {path}")
         if options.report or options.report_only:
@@ -637,7 +669,7 @@ class TuneStudy(Study):
         return [
             {
                 **{key: record[key] for key in ("model", "dataset", "horizon", "lookback", "val_loss", "best_epoch")},
-                "trials": record["trials"],
+                "trials": _trials_cell(record),
                 "trial_epochs": record["trial_epochs"],
                 "params": json.dumps(record["params"], sort_keys=True),
                 "command": record.get("command", ""),
@@ -665,3 +697,11 @@ class TuneStudy(Study):
             for r in rows
         ]
         return "\n".join([*lines, ""])
+
+
+def _trials_cell(record: Mapping[str, Any]) -> str:
+    """The trials a search recorded, "of N" where it was ended before all its trials ran (``--conclude``)."""
+    planned = record.get("search", {}).get("num_samples")
+    if planned is None or record["trials"] >= planned:
+        return str(record["trials"])
+    return f"{record['trials']} of {planned}"

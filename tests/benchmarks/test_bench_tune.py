@@ -180,6 +180,18 @@ def test_an_interrupted_search_resumes_and_finds_what_an_uninterrupted_one_finds
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=300)
     assert _finished_trials(resumed) < 2, "the interruption came too late to test anything"
+    # ended where it stands: the finished trial is recorded (and is the best), no trial runs
+    concluded = subprocess.run(
+        [*_command(ili_dir, resumed), "--conclude", "--no-report"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert concluded.returncode == 0, concluded.stderr[-3000:]
+    assert _finished_trials(resumed) == 1
+    params, loss, trials = _best(resumed)
+    assert len(trials) == 1 and float(trials[0]["best_val_loss"]) == pytest.approx(loss)
     again = subprocess.run(_command(ili_dir, resumed), env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
 
@@ -198,6 +210,12 @@ def test_an_interrupted_search_resumes_and_finds_what_an_uninterrupted_one_finds
     assert len(trials) == 2 and {t["status"] for t in trials} <= {"completed", "stopped"}
 
 
+def test_concluding_a_search_that_never_ran_is_refused(tmp_path):
+    spec = tune.SearchSpec("timesclip", "ETTh1", max_epochs=3)
+    with pytest.raises(FileNotFoundError, match=r"`--conclude`: there is no search `timesclip_ETTh1_h96_l96` to end"):
+        tune.run_search(spec, tmp_path, None, tune.TrialResources(), "tune", conclude=True)
+
+
 def test_the_records_of_an_interrupted_search_skip_the_trials_it_had_not_started():
     import pandas as pd
 
@@ -213,7 +231,12 @@ def test_the_records_of_an_interrupted_search_skip_the_trials_it_had_not_started
 
     spec = tune.SearchSpec("timesclip", "ETTh1", max_epochs=3)
     config = {p.name: p.choices[0] if p.domain == "choice" else p.low for p in tune.search_space("timesclip")}
-    grid = [Result(config, [0.8, 0.7], "a"), Result(None, [], "pending"), Result(config, [0.9], "b")]
+    grid = [
+        Result(config, [0.8, 0.7], "a"),
+        Result(None, [], "pending"),
+        Result(config, [], "interrupted in its first epoch"),
+        Result(config, [0.9], "b"),
+    ]
     trials, curves = tune._trial_rows(grid, spec)
     assert [(t["trial"], t["epochs"], t["best_val_loss"], t["status"]) for t in trials] == [
         ("a", 2, 0.7, "stopped"),
@@ -221,3 +244,14 @@ def test_the_records_of_an_interrupted_search_skip_the_trials_it_had_not_started
     ]
     assert trials[0]["learning_rate"] == config["learning_rate"]
     assert [(c["trial"], c["epoch"], c["seconds"]) for c in curves] == [("a", 1, 10.0), ("a", 2, 20.0), ("b", 1, 10.0)]
+
+
+def test_the_report_says_when_a_search_was_ended_before_all_its_trials():
+    def record(trials: int) -> dict:
+        return {
+            "model": "timesclip", "dataset": "ETTh1", "horizon": 96, "lookback": 96, "val_loss": 0.7,
+            "best_epoch": 6, "trials": trials, "trial_epochs": 21, "params": {}, "search": {"num_samples": 16},
+        }  # fmt: skip
+
+    rows = tune.TuneStudy(model="timesclip").table([record(5), record(16)])
+    assert [row["trials"] for row in rows] == ["5 of 16", "16"]
