@@ -162,3 +162,25 @@ def test_non_finite_foreground_values_are_refused_naming_the_argument(fitted_wit
     values[-2, 0] = np.inf
     with pytest.raises(ValueError, match=r"`foreground_past_covariates` has a non-finite value \(inf\) in component"):
         explainer.explain(series, covariates.with_values(values))
+
+
+def test_a_network_left_in_training_mode_is_explained_as_it_forecasts(fitted_with_covariates):
+    model, series, covariates = fitted_with_covariates
+    network = model.model.network
+    network.eval()
+    reference = TimesCLIPExplainer(model, series, covariates).explain().get_attention()
+    # a backbone with attention dropout: in training mode every token, hence the attention, would be perturbed
+    clip_attention = [m for m in network.modules() if type(m).__name__ == "CLIPAttention"]
+    assert clip_attention
+    network.train()
+    try:
+        for module in clip_attention:
+            module.dropout = 0.5
+        torch.manual_seed(0)
+        explained = TimesCLIPExplainer(model, series, covariates).explain().get_attention()
+        assert network.training, "the explainer must put back the mode it found"
+    finally:
+        for module in clip_attention:
+            module.dropout = 0.0
+        network.eval()
+    np.testing.assert_allclose(explained.to_numpy(), reference.to_numpy(), rtol=1e-6)

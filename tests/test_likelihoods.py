@@ -48,6 +48,14 @@ def test_location_scale_families_map_exactly(family):
     assert torch.allclose(mapped.cdf(-3.5 + 250.0 * z), unit.cdf(z), atol=1e-4)
 
 
+def test_point_forecasts_map_back_to_the_windows_location_and_scale():
+    # a window 20 + 5 z returns a normalised-space forecast z to 20 + 5 z
+    stats = InstanceStats(mean=torch.full((2, 1, 3), 20.0), std=torch.full((2, 1, 3), 5.0))
+    z = torch.randn(2, 4, 3, 1)
+    assert torch.allclose(denormalize(z, stats, ("location",)), 20.0 + 5.0 * z)
+    assert torch.allclose(denormalize(z, stats, parameter_kinds(None, "TimesCLIP")), 20.0 + 5.0 * z)
+
+
 @pytest.mark.parametrize("family", SCALE_FAMILIES, ids=lambda f: f.__name__)
 def test_scale_families_map_exactly_with_the_level(family):
     """If ``x / l`` follows the network's distribution, ``x`` does the mapped one: ``F(l z) = F_1(z)``, for the

@@ -266,10 +266,20 @@ def test_training_logs_both_losses_and_uses_two_learning_rates(series):
 
 
 def test_validation_loss_is_the_forecast_loss(series):
-    model = TimesCLIPModel(**model_kwargs()).fit(series[:70], val_series=series[50:])
+    # 11 validation windows in batches of 4, 4 and 3: the epoch's loss is the mean over windows, not over batches
+    model = TimesCLIPModel(**model_kwargs(batch_size=4)).fit(series[:70], val_series=series[50:])
     metrics = model.trainer.callback_metrics
     assert torch.isclose(metrics["val_loss"], metrics["val_forecast_loss"])
     assert "val_alignment_loss" in metrics
+
+    values = torch.as_tensor(series[50:].values())
+    windows = values.unfold(0, 30, 1).permute(0, 2, 1)  # [11, 30, 2]: 24 steps in, 6 out
+    network = model.model.network.eval()
+    with torch.no_grad():
+        prediction = network(windows[:, :24]).prediction[..., 0]
+    expected = torch.mean((prediction - windows[:, 24:]) ** 2)
+    assert len(windows) == 11
+    torch.testing.assert_close(metrics["val_loss"], expected, rtol=1e-5, atol=1e-7)
 
 
 def test_user_optimizer_and_scheduler_are_honoured(series):

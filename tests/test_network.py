@@ -497,3 +497,24 @@ def test_variate_selection_is_a_post_norm_block_of_torchs_multi_head_attention(r
         out, attention = out
         torch.testing.assert_close(attention, weights)  # [B, heads, V, M]
     torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("views", ["both", "vision"])
+def test_without_variate_selection_each_variate_keeps_the_sum_of_its_views(views):
+    switches = {"use_numeric": False, "use_alignment": False} if views == "vision" else {}
+    net = tiny_network(use_variate_selection=False, **switches)
+    encoding = net.encode(torch.randn(3, 32, 2))
+    expected = encoding.image if views == "vision" else encoding.text + encoding.image
+    assert torch.equal(encoding.selected, expected)
+
+
+def test_the_numeric_tower_refuses_more_patches_than_the_text_positions_hold():
+    from darts_timesclip.backbones import build_text_tower
+    from darts_timesclip.network.towers import NumericTower
+
+    text_config = dict(tiny_network().config.text_config)
+    patches = num_patches(32, 8, 4)  # 8 patches, 9 tokens with the summary
+    fits = NumericTower(build_text_tower({**text_config, "max_position_embeddings": patches + 1}), 32, 8, 4)
+    assert fits.n_patches == patches
+    with pytest.raises(ValueError, match=r"cut into 8 patches .* exceeds the text tower's 8 positions"):
+        NumericTower(build_text_tower({**text_config, "max_position_embeddings": patches}), 32, 8, 4)

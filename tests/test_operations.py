@@ -144,12 +144,19 @@ def test_cpu_ddp_trains_and_a_single_device_trainer_predicts(quiet_trainer, monk
 
     series = make_series(120, n_components=2)
     ddp = TimesCLIPModel(**model_kwargs(pl_trainer_kwargs={**quiet_trainer, "strategy": "ddp_spawn", "devices": 2}))
-    ddp.fit(series)
+    ddp.fit(series, val_series=series[-31:])  # two validation windows: one per rank
     untrained = TimesCLIPModel(**model_kwargs(pl_trainer_kwargs={**quiet_trainer, "max_steps": 0}))
     untrained.fit(series)  # same seed, same initial weights, no step
     trained_state, initial_state = ddp.model.network.state_dict(), untrained.model.network.state_dict()
     head = "generator.linear.weight"
     assert not torch.equal(trained_state[head], initial_state[head])
+    # the logged validation loss is averaged over the ranks: the mean over both windows, not rank 0's window alone
+    windows = torch.as_tensor(series[-31:].values()).unfold(0, 30, 1).permute(0, 2, 1)  # [2, 30, 2]
+    with torch.no_grad():
+        prediction = ddp.model.network.eval()(windows[:, :24]).prediction[..., 0]
+    per_window = ((prediction - windows[:, 24:]) ** 2).mean(dim=(1, 2))
+    assert not torch.isclose(per_window[0], per_window[1])
+    torch.testing.assert_close(ddp.trainer.callback_metrics["val_loss"], per_window.mean(), rtol=1e-5, atol=1e-7)
     single = pl.Trainer(**quiet_trainer, devices=1)
     forecast = ddp.predict(6, series, trainer=single, verbose=False)
     assert forecast.values().shape == (6, 2) and np.isfinite(forecast.values()).all()

@@ -267,3 +267,26 @@ def test_next_patch_objective_targets_the_next_patch():
     expected = torch.mean((patches[:, :-1] - patches[:, 1:]) ** 2)  # each state's own patch against the next
     torch.testing.assert_close(copy, expected)
     assert copy.item() > 0.1
+
+
+def test_the_losses_are_clips_loss_of_chart_and_summary_token_with_the_contrastive_weight():
+    from darts_timesclip.backbones import resolve_backbone
+    from darts_timesclip.network import ContrastiveAlignment
+    from darts_timesclip.network.normalization import instance_normalize
+    from darts_timesclip.pretraining import TimesCLIPPretrainer
+
+    spec = resolve_backbone("tiny")
+    torch.manual_seed(0)
+    model = TimesCLIPPretrainer(
+        spec.vision_config, spec.text_config, patch_length=8, patch_stride=4, max_context=24,
+        objective="next-patch", contrastive_weight=0.25,
+    ).eval()  # fmt: skip
+    windows, colours = torch.randn(5, 24).cumsum(dim=1), torch.arange(5)
+    with torch.no_grad():
+        losses = model(windows, colours)
+        x = instance_normalize(windows.unsqueeze(-1))[0]
+        _, summary = model.numeric(x)  # the forecaster's numeric view: the summary token of each variate
+        image = model.vision(x, colours.unsqueeze(1))
+        expected = ContrastiveAlignment()(image, summary)
+    torch.testing.assert_close(losses.contrastive, expected)
+    torch.testing.assert_close(losses.total, 0.25 * expected + losses.temporal)
