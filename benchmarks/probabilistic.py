@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.protocol import PreparedData, TestScore, truth_windows
+from benchmarks.protocol import PreparedData, TestScore, example_window, forecast_test_windows
 
 if TYPE_CHECKING:
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 QUANTILE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975)
 #: Nominal coverages of the central intervals scored.
 INTERVALS = (0.8, 0.95)
-#: Forecast values (windows x steps x variates x quantiles or samples) held at once while scoring (~64 MB float32).
-_CHUNK_ELEMENTS = 1 << 24
 #: The likelihoods a benchmark job can name (``ModelConfig.architecture["likelihood"]``): quantile regression at
 #: :data:`QUANTILE_LEVELS`, or a location-scale family scored in closed form.
 LIKELIHOODS = ("quantile", "gaussian", "laplace")
@@ -258,7 +256,6 @@ def score_probabilistic(
     if likelihood is None:
         raise ValueError("`model` has no likelihood: probabilistic scores need a probabilistic model.")
     lookback = data.lookback
-    test_start, _ = data.borders.test
     n_windows = data.borders.n_windows("test", lookback, horizon)
     if n_windows < 1:
         raise ValueError(f"`horizon={horizon}` with `lookback={lookback}` leaves no test window.")
@@ -278,33 +275,16 @@ def score_probabilistic(
         width = 2 if closed else num_samples
         method = "closed form" if closed else f"samples ({num_samples})"
     generator = torch.Generator().manual_seed(seed)
-    chunk = max(1, _CHUNK_ELEMENTS // (horizon * n_variates * width))
-    truth = truth_windows(data.scaled, test_start + lookback, n_windows, horizon)
     sums = {"crps": 0.0, "sq": 0.0, "abs": 0.0}
     covered = {c: 0.0 for c in INTERVALS}
     widths = {c: 0.0 for c in INTERVALS}
     example: dict = {}
-    for w0 in range(0, n_windows, chunk):
-        w1 = min(n_windows, w0 + chunk)
-        sub = data.series(test_start + w0, test_start + w1 - 1 + lookback + horizon)
-        forecasts = model.historical_forecasts(
-            series=sub,
-            start=lookback,
-            start_format="position",
-            forecast_horizon=horizon,
-            stride=1,
-            retrain=False,
-            overlap_end=False,
-            last_points_only=False,
-            verbose=False,
-            predict_likelihood_parameters=True,
-            predict_kwargs={"dataloader_kwargs": dataloader_kwargs or {}},
-        )
-        if len(forecasts) != w1 - w0:
-            raise RuntimeError(f"historical_forecasts returned {len(forecasts)} windows, expected {w1 - w0}.")
-        params = np.stack([f.values(copy=False) for f in forecasts]).astype(np.float64)
-        params = params.reshape(w1 - w0, horizon, n_variates, n_params)  # Darts groups parameters by component
-        y = np.asarray(truth[w0:w1], dtype=np.float64)
+    chunks = forecast_test_windows(
+        model, data, horizon, n_windows, width, dataloader_kwargs or {}, predict_likelihood_parameters=True
+    )
+    for chunk in chunks:
+        params = chunk.values.reshape(*chunk.truth.shape, n_params)  # Darts groups parameters by component
+        y = np.asarray(chunk.truth, dtype=np.float64)
         if quantiles:
             values = np.sort(params, axis=-1)  # quantile crossing: the sorted values are a valid quantile function
             crps = crps_from_quantiles(values, levels, y)
@@ -335,18 +315,16 @@ def score_probabilistic(
             low, high = quantile(round((1 - nominal) / 2, 6)), quantile(round((1 + nominal) / 2, 6))
             covered[nominal] += float(((y >= low) & (y <= high)).sum())
             widths[nominal] += float((high - low).sum())
-        if w0 <= example_index < w1:
-            first_target = test_start + lookback + example_index
-            k = example_index - w0
-            example = {
-                "index": example_index,
-                "variate": data.dataset.columns[-1],
-                "context": data.scaled[first_target - lookback : first_target, -1].tolist(),
-                "truth": data.scaled[first_target : first_target + horizon, -1].tolist(),
-                "forecast": median[k, :, -1].tolist(),
-                "lower_80": quantile(0.1)[k, :, -1].tolist(),
-                "upper_80": quantile(0.9)[k, :, -1].tolist(),
-            }
+        if chunk.holds(example_index):
+            k = example_index - chunk.first
+            example = example_window(
+                data,
+                example_index,
+                horizon,
+                median[k, :, -1],
+                lower_80=quantile(0.1)[k, :, -1],
+                upper_80=quantile(0.9)[k, :, -1],
+            )
     count = n_windows * horizon * n_variates
     return ProbabilisticScore(
         crps=sums["crps"] / count,

@@ -7,6 +7,7 @@ Time-Series-Library does. Test forecasts come from Darts' ``historical_forecasts
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -180,13 +181,87 @@ def score_test_windows(
     if not 0 <= example_index < n_windows:
         raise ValueError(f"`example_index` must be in [0, {n_windows}), got `{example_index}`.")
     n_variates = data.scaled.shape[1]
-    chunk = max(1, _CHUNK_ELEMENTS // (horizon * n_variates))
-    truth = truth_windows(data.scaled, test_start + lookback, n_windows, horizon)
     sq_sum = abs_sum = 0.0
     example: dict = {}
+    for chunk in forecast_test_windows(model, data, horizon, n_windows, dataloader_kwargs=dataloader_kwargs):
+        pred = chunk.values
+        err = pred - chunk.truth
+        sq_sum += float(np.square(err).sum())
+        abs_sum += float(np.abs(err).sum())
+        if chunk.holds(example_index):
+            example = example_window(data, example_index, horizon, pred[example_index - chunk.first, :, -1])
+    count = n_windows * horizon * n_variates
+    return TestScore(mse=sq_sum / count, mae=abs_sum / count, n_windows=n_windows, example=example)
+
+
+@dataclass(frozen=True)
+class WindowChunk:
+    """Forecasts of consecutive test windows ``first, first + 1, ...`` and their true targets.
+
+    Attributes
+    ----------
+    first
+        Index of the chunk's first test window.
+    values
+        ``[W, H, V * P]`` float64 forecast values (``P`` parameters per variate: 1 for point forecasts; Darts groups
+        a likelihood's parameters by component).
+    truth
+        ``[W, H, V]`` read-only view of the true targets.
+    """
+
+    first: int
+    values: np.ndarray
+    truth: np.ndarray
+
+    def holds(self, index: int) -> bool:
+        """Whether test window ``index`` is in this chunk."""
+        return self.first <= index < self.first + len(self.values)
+
+
+def forecast_test_windows(
+    model: TorchForecastingModel,
+    data: PreparedData,
+    horizon: int,
+    n_windows: int,
+    width: int = 1,
+    dataloader_kwargs: dict | None = None,
+    predict_likelihood_parameters: bool = False,
+) -> Iterator[WindowChunk]:
+    """Forecast the first ``n_windows`` test windows at stride 1, in chunks that bound memory.
+
+    Each chunk is one ``historical_forecasts(retrain=False)`` call on the sub-series its windows need (their
+    lookbacks and targets); the chunks together cover exactly windows ``0 .. n_windows - 1``.
+
+    Parameters
+    ----------
+    model
+        A fitted Darts model with ``input_chunk_length == data.lookback``.
+    data
+        The prepared dataset.
+    horizon
+        Forecast horizon ``H``.
+    n_windows
+        Windows to forecast (at most the test split's).
+    width
+        Values held per forecast step and variate (parameters, quantiles or samples): sizes the chunks.
+    dataloader_kwargs
+        Passed to the prediction data loader of a torch model (``None`` for other models).
+    predict_likelihood_parameters
+        Forecast the likelihood's parameters instead of a point.
+
+    Raises
+    ------
+    RuntimeError
+        If ``historical_forecasts`` returns another number of windows than asked.
+    """
+    lookback = data.lookback
+    test_start, _ = data.borders.test
+    chunk = max(1, _CHUNK_ELEMENTS // (horizon * data.scaled.shape[1] * width))
+    truth = truth_windows(data.scaled, test_start + lookback, n_windows, horizon)
+    predict_kwargs = {} if dataloader_kwargs is None else {"dataloader_kwargs": dataloader_kwargs}
+    likelihood = {"predict_likelihood_parameters": True} if predict_likelihood_parameters else {}
     for w0 in range(0, n_windows, chunk):
         w1 = min(n_windows, w0 + chunk)
-        # rows needed by windows w0..w1-1: their lookbacks and targets
         sub = data.series(test_start + w0, test_start + w1 - 1 + lookback + horizon)
         forecasts = model.historical_forecasts(
             series=sub,
@@ -198,22 +273,24 @@ def score_test_windows(
             overlap_end=False,
             last_points_only=False,
             verbose=False,
-            predict_kwargs={} if dataloader_kwargs is None else {"dataloader_kwargs": dataloader_kwargs},
+            predict_kwargs=predict_kwargs,
+            **likelihood,
         )
         if len(forecasts) != w1 - w0:
             raise RuntimeError(f"historical_forecasts returned {len(forecasts)} windows, expected {w1 - w0}.")
-        pred = np.stack([f.values(copy=False) for f in forecasts]).astype(np.float64)
-        err = pred - truth[w0:w1]
-        sq_sum += float(np.square(err).sum())
-        abs_sum += float(np.abs(err).sum())
-        if w0 <= example_index < w1:
-            first_target = test_start + lookback + example_index
-            example = {
-                "index": example_index,
-                "variate": data.dataset.columns[-1],
-                "context": data.scaled[first_target - lookback : first_target, -1].tolist(),
-                "truth": data.scaled[first_target : first_target + horizon, -1].tolist(),
-                "forecast": pred[example_index - w0, :, -1].tolist(),
-            }
-    count = n_windows * horizon * n_variates
-    return TestScore(mse=sq_sum / count, mae=abs_sum / count, n_windows=n_windows, example=example)
+        values = np.stack([f.values(copy=False) for f in forecasts]).astype(np.float64)
+        yield WindowChunk(w0, values, truth[w0:w1])
+
+
+def example_window(data: PreparedData, index: int, horizon: int, forecast: np.ndarray, **extra: np.ndarray) -> dict:
+    """Test window ``index`` of the last variate for forecast-vs-truth plots: its lookback, truth and ``forecast``
+    (``[H]``), with ``extra`` series of the same length (e.g. interval bounds)."""
+    first_target = data.borders.test[0] + data.lookback + index
+    return {
+        "index": index,
+        "variate": data.dataset.columns[-1],
+        "context": data.scaled[first_target - data.lookback : first_target, -1].tolist(),
+        "truth": data.scaled[first_target : first_target + horizon, -1].tolist(),
+        "forecast": np.asarray(forecast).tolist(),
+        **{name: np.asarray(values).tolist() for name, values in extra.items()},
+    }
