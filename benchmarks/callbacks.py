@@ -31,6 +31,15 @@ from darts_timesclip._io import atomic_path
 logger = logging.getLogger(__name__)
 
 
+def epoch_validation_loss(trainer: pl.Trainer, monitor: str = "val_loss") -> float | None:
+    """The validation loss the epoch logged under ``monitor``; ``None`` during Lightning's sanity check (a few
+    batches before training) or where none was logged."""
+    if trainer.sanity_checking:
+        return None
+    value = trainer.callback_metrics.get(monitor)
+    return None if value is None else float(value)
+
+
 class BestWeights(pl.Callback):
     """Remember the weights of the epoch with the lowest ``val_loss``; restore them after training.
 
@@ -49,13 +58,8 @@ class BestWeights(pl.Callback):
         self._state: dict[str, Any] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            return
-        loss = float(value)
-        if loss < self.best_loss:
+        loss = epoch_validation_loss(trainer, self.monitor)
+        if loss is not None and loss < self.best_loss:
             self.best_loss = loss
             self.best_epoch = trainer.current_epoch
             self._state = {k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()}
@@ -111,10 +115,7 @@ class EpochLog(pl.Callback):
             self._train_steps += 1
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get("val_loss")
-        self._val_loss = None if value is None else float(value)
+        self._val_loss = epoch_validation_loss(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning validates before this hook, so the epoch's `val_loss` is known here
@@ -177,10 +178,7 @@ class EpochHistory(pl.Callback):
         self._val_loss = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get("val_loss")
-        self._val_loss = None if value is None else float(value)
+        self._val_loss = epoch_validation_loss(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning validates before this hook, so the epoch's `val_loss` is known here
@@ -354,9 +352,9 @@ class ValidationReport(pl.Callback):
         self.report = report
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
-            return
-        self.report({"val_loss": float(trainer.callback_metrics["val_loss"]), "epoch": trainer.current_epoch + 1})
+        loss = epoch_validation_loss(trainer)
+        if loss is not None:
+            self.report({"val_loss": loss, "epoch": trainer.current_epoch + 1})
 
 
 def make_callbacks(
