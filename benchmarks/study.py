@@ -46,6 +46,7 @@ from benchmarks.runner import (
     result_path,
     run_job,
 )
+from darts_timesclip._checks import positive_int
 
 logger = logging.getLogger("benchmarks")
 
@@ -77,17 +78,6 @@ def load_object(target: str, what: str = "object") -> Any:
 
 
 # --------------------------------------------------------------------------------------------- argument types
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got `{text}`") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got `{text}`")
-    return value
-
-
 def dataset_name(text: str) -> str:
     """An argparse type: a registry dataset name (any case), as the registry spells it."""
     try:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from darts_timesclip._checks import check_positive_int
 from darts_timesclip.backbones.loading import DEFAULT_BACKBONE, resolve_backbone
 from darts_timesclip.config_options import DocumentedConfig, document_parameters, option
 from darts_timesclip.network.image_encodings import IMAGE_ENCODINGS
@@ -166,7 +167,7 @@ class TimesCLIPConfig(DocumentedConfig):
         name = self.argument_name
         integers = ("input_chunk_length", "output_chunk_length", "n_targets", "patch_length", "patch_stride")
         for key in (*integers, "vision_chunk_size"):
-            _check_positive_int(name(key), getattr(self, key))
+            check_positive_int(name(key), getattr(self, key))
             object.__setattr__(self, key, int(getattr(self, key)))  # numpy integers become plain ints
         switches = ("use_vision", "use_numeric", "use_alignment", "use_variate_selection", "freeze_vision")
         for key in (*switches, "cosine_schedule"):
@@ -202,7 +203,7 @@ class TimesCLIPConfig(DocumentedConfig):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"`{name(key)}` must be one of {allowed}, got `{getattr(self, key)!r}`.")
         if self.period is not None:
-            _check_positive_int(name("period"), self.period)
+            check_positive_int(name("period"), self.period)
             object.__setattr__(self, "period", int(self.period))
         _check_real(name("text_tower_lr"), self.text_tower_lr, minimum=0.0, inclusive=False)
         _check_real(name("temperature"), self.temperature, minimum=0.0, inclusive=False)
@@ -241,7 +242,7 @@ class TimesCLIPConfig(DocumentedConfig):
             raise ValueError("`vision_config` and `text_config` must be given together (or both left None).")
         for key in ("text_tower_width", "text_tower_layers"):
             if getattr(self, key) is not None:
-                _check_positive_int(name(key), getattr(self, key))
+                check_positive_int(name(key), getattr(self, key))
                 object.__setattr__(self, key, int(getattr(self, key)))
         if self.vision_config is None:  # resolve the backbone: configurations only, no weights
             spec = resolve_backbone(self.backbone, self.pretrained)
@@ -378,11 +379,6 @@ def _check_real(name: str, value: Any, minimum: float, inclusive: bool) -> None:
     ok = _is_real(value) and (value >= minimum if inclusive else value > minimum)
     if not ok:
         raise ValueError(f"`{name}` must be {'>=' if inclusive else '>'} {minimum:g}, got {value}.")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
 
 
 TimesCLIPConfig.__doc__ = TimesCLIPConfig.__doc__.replace("{parameters}", TimesCLIPConfig.parameters_doc(indent=4))

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from darts_timesclip._checks import check_positive_int
 from darts_timesclip._io import atomic_path, write_text_atomic
 from darts_timesclip.backbones.loading import load_pretrained_towers, resolve_backbone, tower_config_kwargs
 from darts_timesclip.network.config import TimesCLIPConfig
@@ -61,11 +62,6 @@ class WindowSampler:
             start = int(self.rng.integers(0, len(values) - length + 1))
             windows[row] = values[start : start + length]
         return windows, self.rng.integers(0, N_COLOURS, size=self.batch_size)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got `{value!r}`.")
 
 
 def pretrain_backbone(
@@ -149,7 +145,7 @@ def pretrain_backbone(
         ("checkpoint_every", checkpoint_every),
         ("log_every", log_every),
     ):
-        _check_positive_int(name, value)
+        check_positive_int(name, value)
     if batch_size < 2:
         raise ValueError(f"`batch_size` must be at least 2 (the contrastive loss needs negatives), got {batch_size}.")
     if objective not in OBJECTIVES:

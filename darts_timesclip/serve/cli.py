@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from darts_timesclip._checks import non_negative_float, positive_int
 from darts_timesclip.serve.service import ENGINES, ServiceLimits
 
 API_KEY_ENV = "DARTS_TIMESCLIP_API_KEY"
@@ -50,26 +51,6 @@ def quiet_prediction_logs() -> None:
     warnings.filterwarnings("ignore", message=".*num_workers.*")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got `{text}`") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got `{text}`")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got `{text}`")
-    return value
-
-
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Arguments of ``serve`` (shared by ``darts-timesclip serve`` and ``python -m darts_timesclip.serve``)."""
     parser = parser or argparse.ArgumentParser(prog="python -m darts_timesclip.serve",
@@ -81,17 +62,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--engine", choices=ENGINES, default="torch",
                         help="torch (default) or onnx: concurrent requests batched through the direct predictor; "
                         "darts: one Darts predict per request under a lock (for comparison)")  # fmt: skip
-    parser.add_argument("--max-batch", type=_positive_int, default=64, help="most requests per forward pass (64)")
+    parser.add_argument("--max-batch", type=positive_int, default=64, help="most requests per forward pass (64)")
     parser.add_argument(
         "--batch-wait-ms",
-        type=_non_negative,
+        type=non_negative_float,
         default=2.0,
         help="longest wait for more requests after the first of a batch, in ms (default: 2)",
     )
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch (and ONNX Runtime) threads (default: torch's)")  # fmt: skip
     parser.add_argument("--device", default=None, help="device of the torch engine, e.g. cuda (default: cpu)")
-    parser.add_argument("--max-n", type=_positive_int, default=None, help="largest horizon (default: 10 x output "
+    parser.add_argument("--max-n", type=positive_int, default=None, help="largest horizon (default: 10 x output "
                         "length)")  # fmt: skip
     parser.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body in MiB (default: 10)")
     parser.add_argument("--log-level", default="info", help="uvicorn's log level")
