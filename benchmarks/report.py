@@ -11,7 +11,6 @@ import io
 import logging
 import math
 import re
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,6 +21,7 @@ from benchmarks.models import DEFAULT_MODELS, MODEL_NAMES
 from benchmarks.protocol import SCALER_DESCRIPTION
 from benchmarks.registry import REGISTRY, default_project_data_dir
 from benchmarks.runner import load_results
+from benchmarks.stats import mean_over_seeds
 from darts_timesclip._io import save_figure_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -247,14 +247,17 @@ class Group:
 
     @property
     def mse(self) -> float:
-        return statistics.fmean(r["mse"] for r in self.rows)
+        """Mean test MSE over seeds."""
+        return self.mean("mse")
 
     @property
     def mae(self) -> float:
-        return statistics.fmean(r["mae"] for r in self.rows)
+        """Mean test MAE over seeds."""
+        return self.mean("mae")
 
     def mean(self, column: str) -> float:
-        return statistics.fmean(r[column] for r in self.rows)
+        """Mean of a column over seeds (each seed's rows averaged first)."""
+        return mean_over_seeds((r["seed"], r[column]) for r in self.rows)
 
 
 def group_rows(rows: Sequence[dict[str, Any]]) -> list[Group]:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Literal
 
 import numpy as np
 
 Verdict = Literal["better", "worse", "within spread", "one seed"]
+
+
+def mean_over_seeds(values: Iterable[tuple[Hashable, float]]) -> float:
+    """The mean over seeds of ``(seed, value)`` pairs, each seed's values averaged first (a seed that ran twice, e.g.
+    in two studies, counts once).
+
+    Raises
+    ------
+    ValueError
+        If there is no value.
+    """
+    by_seed: dict[Hashable, list[float]] = {}
+    for seed, value in values:
+        by_seed.setdefault(seed, []).append(float(value))
+    if not by_seed:
+        raise ValueError("No value to average over seeds.")
+    return float(np.mean([np.mean(v) for v in by_seed.values()]))
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

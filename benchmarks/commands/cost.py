@@ -29,6 +29,7 @@ from typing import Any
 from benchmarks.models import DEFAULT_MODELS
 from benchmarks.registry import REGISTRY
 from benchmarks.runner import RUNS_DIR, load_results
+from benchmarks.stats import mean_over_seeds
 from benchmarks.study import RESULTS_DIR, Command, model_name, positive_int
 
 COST_STEM = "cost"
@@ -180,10 +181,7 @@ class Point:
     @property
     def mse(self) -> float:
         """Mean test MSE over seeds (each seed's records averaged first)."""
-        by_seed: dict[Any, list[float]] = {}
-        for record in self.records:
-            by_seed.setdefault(record["seed"], []).append(float(record["metrics"]["mse"]))
-        return statistics.fmean(statistics.fmean(values) for values in by_seed.values())
+        return mean_over_seeds((record["seed"], record["metrics"]["mse"]) for record in self.records)
 
     @property
     def train_seconds(self) -> float:

@@ -422,3 +422,11 @@ def test_restored_environment_of_every_variable(monkeypatch):
         os.environ["BENCH_PROBE_KEPT"] = "b"
         os.environ["BENCH_PROBE_NEW"] = "c"
     assert os.environ["BENCH_PROBE_KEPT"] == "a" and "BENCH_PROBE_NEW" not in os.environ
+
+
+def test_a_seed_that_ran_twice_counts_once_in_the_mean_over_seeds():
+    from benchmarks.stats import mean_over_seeds
+
+    assert mean_over_seeds([(1, 0.2), (1, 0.4), (2, 0.6)]) == pytest.approx(0.45)  # (0.3 + 0.6) / 2
+    with pytest.raises(ValueError, match="No value to average over seeds"):
+        mean_over_seeds([])
