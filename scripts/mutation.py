@@ -116,12 +116,13 @@ TARGETS: dict[str, dict] = {
             "darts_timesclip/serve/service.py:ForecastService.prepare,ForecastService._values,"
             "ForecastService._covariate_window,ForecastService.answer,ForecastService.predictor_batch,"
             "ForecastService.forecast_with_darts,ForecastService.forecast_now,_step,_times,_series,_time_index",
-            "darts_timesclip/serve/batching.py:MicroBatcher._work,MicroBatcher._drain,MicroBatcher._run",
+            "darts_timesclip/serve/batching.py:MicroBatcher._work,MicroBatcher._run",
         ],
         "tests": [
             "tests/test_serve.py",
             "-k",
-            "forecast_equals or integer_index or concurrent or probabilistic or darts_engine or bad_requests",
+            "forecast_equals or integer_index or concurrent or probabilistic or darts_engine or bad_requests or "
+            "micro_batches or seed or integer_time_index or time_index_of",
         ],
     },
 }

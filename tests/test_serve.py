@@ -291,6 +291,74 @@ def test_the_command_leaves_threads_and_logger_levels_as_it_found_them(tmp_path,
 
 
 # ----------------------------------------------------------------------------------------------- batching
+def test_micro_batches_take_at_most_max_batch_items_and_answer_each_its_own():
+    import threading
+
+    from darts_timesclip.serve.batching import MicroBatcher
+
+    entered, release, sizes = threading.Event(), threading.Event(), []
+
+    def run_batch(items):
+        sizes.append(len(items))
+        entered.set()
+        release.wait(30)
+        return [ValueError("three") if item == 3 else 10 * item for item in items]
+
+    batcher = MicroBatcher(run_batch, max_batch=3, wait_s=0.0)
+    batcher.start()
+    try:
+        futures = [batcher.submit(0)]
+        assert entered.wait(30)
+        futures += [batcher.submit(i) for i in range(1, 8)]  # queued while the first batch runs
+        release.set()
+        with pytest.raises(ValueError, match="three"):
+            futures[3].result(30)
+        results = [f.result(30) for i, f in enumerate(futures) if i != 3]
+    finally:
+        release.set()
+        batcher.stop(30)
+    assert sizes == [1, 3, 3, 1]
+    assert results == [0, 10, 20, 40, 50, 60, 70]
+
+
+def test_requests_without_a_seed_draw_one_from_the_whole_range_and_seed_0_is_one(gaussian_model):
+    model, series = gaussian_model
+    body = payload(series, n=OCL, num_samples=5)
+    with running(create_app(model)) as url:
+        drawn = [call(f"{url}/forecast", body)[1]["seed"] for _ in range(8)]
+        status, zero = call(f"{url}/forecast", {**body, "seed": 0})
+    assert len(set(drawn)) == 8 and max(drawn) >= 2**16  # eight draws from [0, 2**32) fail this with p < 2**-100
+    assert status == 200 and zero["seed"] == 0
+    expected = model.predict(OCL, series, num_samples=5, random_state=0, verbose=False)
+    np.testing.assert_allclose(zero["values"], np.quantile(expected.all_values(), 0.5, axis=-1), rtol=0, atol=1e-5)
+
+
+def test_an_integer_time_index_is_continued_by_the_forecast(gaussian_model):
+    model, series = gaussian_model
+    values = series.values().tolist()
+    body = {"series": {"values": values, "time_index": list(range(10, 10 + 2 * len(values), 2))}, "n": OCL}
+    with running(create_app(model)) as url:
+        status, answer = call(f"{url}/forecast", body)
+    last = 10 + 2 * (len(values) - 1)
+    assert status == 200 and answer["time_index"] == list(range(last + 2, last + 2 + 2 * OCL, 2))
+
+
+def test_time_index_of_one_or_two_integers_and_of_three_timestamps():
+    from types import SimpleNamespace
+
+    from darts_timesclip.serve.service import _time_index
+
+    def index(times, freq=None):
+        return _time_index(SimpleNamespace(time_index=times, start=None, freq=freq), "series", len(times))
+
+    one = index([5], freq=3)  # one row: the step is `freq`
+    assert (one.start, one.stop, one.step) == (5, 8, 3)
+    assert index([5]).step == 1  # or 1 without `freq`
+    two = index([4, 7])
+    assert (two.start, two.stop, two.step) == (4, 10, 3)
+    assert index(["2024-01-01", "2024-01-02", "2024-01-03"]).freqstr == "D"  # three timestamps give a frequency
+
+
 @pytest.fixture(scope="module")
 def gaussian_model():
     """A probabilistic model without covariates (batch_size 8: 30 samples are drawn in Darts' groups)."""
@@ -383,6 +451,14 @@ def test_the_darts_engine_answers_with_predict(saved_model):
         info = call(f"{url}/model")[1]
     assert status == 200 and info["engine"] == "darts"
     expected = model.predict(2 * OCL, series, past_covariates=covariates, verbose=False, show_warnings=False)
+    np.testing.assert_allclose(answer["values"], expected.values(), rtol=0, atol=1e-6)
+    # without component names, the series are the model's components
+    unnamed = payload(series, covariates, n=2 * OCL)
+    for key in ("series", "past_covariates"):
+        del unnamed[key]["components"]
+    with running(create_app(model, engine="darts")) as url:
+        status, answer = call(f"{url}/forecast", unnamed)
+    assert status == 200 and answer["components"] == list(series.components)
     np.testing.assert_allclose(answer["values"], expected.values(), rtol=0, atol=1e-6)
 
 

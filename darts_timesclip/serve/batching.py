@@ -88,27 +88,13 @@ class MicroBatcher:
                     entry = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if entry is _STOP:
+                if entry is _STOP:  # the last entry: `submit` queues nothing once `stop` has queued it
                     stopping = True
                     break
                 batch.append(entry)
             self._run(batch)
             if stopping:
-                self._drain()
                 return
-
-    def _drain(self) -> None:
-        """After the stop mark: nothing can be queued behind it, but run what may have raced ahead of it."""
-        rest = []
-        while True:
-            try:
-                entry = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if entry is not _STOP:
-                rest.append(entry)
-        for start in range(0, len(rest), self.max_batch):
-            self._run(rest[start : start + self.max_batch])
 
     def _run(self, batch: list[tuple[Any, Future]]) -> None:
         start = time.perf_counter()

@@ -391,10 +391,9 @@ class ForecastService:
         return forecast.all_values(copy=False)
 
     def forecast_now(self, prepared: PreparedRequest) -> dict[str, Any]:
-        """Answer one prepared request at once, without batching (the ``darts`` engine, and tests)."""
-        if self.engine == "darts":
-            return self.answer(prepared, self.forecast_with_darts(prepared))
-        return self.answer(prepared, self.predictor.predict_windows([prepared.task])[0])
+        """Answer one prepared request at once with Darts' ``predict`` (the ``darts`` engine; the other engines'
+        requests are batched)."""
+        return self.answer(prepared, self.forecast_with_darts(prepared))
 
 
 def _step(index: Any) -> Any:
