@@ -228,3 +228,16 @@ def test_new_families_through_the_direct_predictor_and_the_service(family):
     values = expected.all_values()
     np.testing.assert_allclose(answer["values"], np.quantile(values, 0.5, axis=-1), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(answer["quantiles"]["0.9"], np.quantile(values, 0.9, axis=-1), rtol=1e-5, atol=1e-5)
+
+
+def test_affine_only_models_take_the_families_that_map_under_any_rescaling_and_refuse_the_others():
+    from darts_timesclip.likelihoods import affine_parameter_kinds
+
+    assert affine_parameter_kinds(None, "VQTransformerModel") == ("location",)
+    assert affine_parameter_kinds(likelihood_models.GaussianLikelihood(), "VQTransformerModel") == (
+        "location",
+        "softplus_scale",
+    )
+    assert affine_parameter_kinds(likelihood_models.QuantileRegression([0.1, 0.5, 0.9]), "VQ") == ("location",) * 3
+    with pytest.raises(ValueError, match=r"`likelihood=GammaLikelihood\(\)` is not supported: VQTransformerModel"):
+        affine_parameter_kinds(likelihood_models.GammaLikelihood(), "VQTransformerModel")
