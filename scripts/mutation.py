@@ -426,20 +426,11 @@ def run(targets: list[str], limit: int | None, seed: int, timeout_limit: float |
     try:
         for target in targets:
             spec = TARGETS[target]
-            if timeout_limit is None:
-                baseline, seconds = run_tests(scratch, spec["tests"], timeout=3600)
-                if baseline != "passed":
-                    print(f"{target}: the tests fail without a mutant; fix them first", file=sys.stderr)
-                    return 1
-                timeout = max(60.0, 3 * seconds)
-            else:  # the tests are known to pass (the suite passes): no unmutated run
-                seconds, timeout = float("nan"), timeout_limit
             # the sources of the scratch copy: the work tree may change while the mutants run
             mutants = [m for file in spec["files"] for m in enumerate_mutants(target, file, scratch)]
             chosen = select(mutants, limit, seed)
-            print(
-                f"{target}: {len(chosen)} of {len(mutants)} mutants; tests take {seconds:.0f} s unmutated", flush=True
-            )
+            print(f"{target}: {len(chosen)} of {len(mutants)} mutants", flush=True)
+            timeout = timeout_limit  # without a limit: three times the unmutated tests, run before the first mutant
             for number, mutant in enumerate(chosen, 1):
                 tests = spec.get("file_tests", {}).get(mutant.file, spec["tests"])
                 tests_hash = _tests_hash(tests, scratch)
@@ -449,6 +440,13 @@ def run(targets: list[str], limit: int | None, seed: int, timeout_limit: float |
                 if previous and previous["fingerprint"] == fingerprint:
                     if previous["status"] == "killed" or previous["tests"] == tests_hash:
                         continue  # killed, or survived the same tests
+                if timeout is None:
+                    baseline, seconds = run_tests(scratch, spec["tests"], timeout=3600)
+                    if baseline != "passed":
+                        print(f"{target}: the tests fail without a mutant; fix them first", file=sys.stderr)
+                        return 1
+                    timeout = max(60.0, 3 * seconds)
+                    print(f"{target}: the tests take {seconds:.0f} s unmutated", flush=True)
                 path = scratch / mutant.file
                 original = path.read_text()
                 path.write_text(source)

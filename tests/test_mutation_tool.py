@@ -107,3 +107,38 @@ def test_every_listed_equivalent_mutant_exists_and_says_why():
     for key, reason in mutation.load_equivalent().items():
         assert key in current, f"{key} no longer exists"
         assert len(reason) > 20, f"{key}: say why it cannot change a result"
+
+
+_DRIVER = """
+import importlib.util, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("mutation_script", sys.argv[1])
+m = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = m
+spec.loader.exec_module(m)
+m.TARGETS = {"checks": {"files": ["darts_timesclip/_checks.py:positive_int"], "tests": ["tests/test_checks.py"]}}
+m.RESULTS = Path(sys.argv[2])
+m.EQUIVALENT = m.RESULTS / "equivalent.json"
+sys.exit(m.run(["checks"], 3, 0))
+"""
+
+
+def test_a_run_kills_its_mutants_in_a_scratch_copy_and_a_second_run_runs_nothing(tmp_path):
+    import json
+    import subprocess
+
+    command = [sys.executable, "-c", _DRIVER, str(ROOT / "scripts" / "mutation.py"), str(tmp_path)]
+    source = (ROOT / "darts_timesclip" / "_checks.py").read_text()
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    records = json.loads((tmp_path / "checks.json").read_text())
+    # the two mutants of `positive_int` (`<` and the bound 1), each caught by tests/test_checks.py
+    assert sorted(r["kind"] for r in records.values()) == ["compare", "number"]
+    assert {r["status"] for r in records.values()} == {"killed"}
+    assert "unmutated" in first.stdout and first.stdout.count("] killed") == 2
+    assert (ROOT / "darts_timesclip" / "_checks.py").read_text() == source  # mutants live in the scratch copy only
+
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "unmutated" not in second.stdout and "killed" not in second.stdout  # no test run at all
+    assert json.loads((tmp_path / "checks.json").read_text()) == records
