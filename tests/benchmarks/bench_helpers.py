@@ -68,3 +68,49 @@ def linear_regression(input_chunk_length: int, output_chunk_length: int, random_
     return LinearRegressionModel(
         lags=input_chunk_length, output_chunk_length=output_chunk_length, random_state=random_state
     )
+
+
+def run_record(
+    model: str,
+    mse: float,
+    mae: float | None = None,
+    seed: int = 1,
+    seconds: float = 1.0,
+    epochs: int = 3,
+    best: int | None = None,
+    **extra,
+) -> dict:
+    """A finished run record of ETTh1 at H = L = 96 in the quick tier, as the runner writes it (``best``: the
+    0-based best epoch; ``extra`` replaces or adds top-level fields)."""
+    budget = {"epoch_limit": 10, "max_samples_per_ts": None, "max_steps": None, "epochs_run": epochs}
+    if best is not None:
+        budget.update(best_epoch=best, best_val_loss=0.3)
+    return {
+        "status": "done",
+        "run_id": f"etth1_h96_l96_{model}_s{seed}_x",
+        "dataset": "ETTh1",
+        "horizon": 96,
+        "lookback": 96,
+        "model": model,
+        "seed": seed,
+        "tier": "quick",
+        "coordinates": {},
+        "metrics": {"mse": mse, "mae": mse if mae is None else mae, "n_test_windows": 2785},
+        "timing": {"train_seconds": seconds, "inference_seconds": 1.0},
+        "parameters": {"total": 10, "trainable": 10},
+        "memory": {"peak_mb": 1.0, "kind": "process_peak_rss"},
+        "budget": budget,
+        "model_config": {"patience": 3},
+        "backbone": "compact" if model == "timesclip" else "n/a",
+        "pretrained": False,
+        "machine": {"label": "CPU only: 2 cores (test)"},
+        "command": "python -m benchmarks run --tier quick",
+        "example_window": {
+            "index": 0,
+            "variate": "OT",
+            "context": [0.0] * 4,
+            "truth": [1.0] * 2,
+            "forecast": [0.5] * 2,
+        },  # noqa: E501
+        **extra,
+    }

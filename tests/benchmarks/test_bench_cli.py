@@ -12,6 +12,7 @@ import pytest
 from benchmarks.anchors import ANCHORS, find_anchor
 from benchmarks.cli import main
 from benchmarks.report import CSV_COLUMNS, write_report
+from tests.benchmarks.bench_helpers import run_record
 
 
 def _smoke_models() -> list[str]:
@@ -116,32 +117,7 @@ def test_list_shows_registry(capsys, ili_dir):
 
 
 def _record(model: str, mse: float, mae: float, seed: int = 1) -> dict:
-    return {
-        "status": "done",
-        "run_id": f"etth1_h96_l96_{model}_s{seed}_x",
-        "dataset": "ETTh1",
-        "horizon": 96,
-        "lookback": 96,
-        "model": model,
-        "seed": seed,
-        "tier": "quick",
-        "metrics": {"mse": mse, "mae": mae, "n_test_windows": 2785},
-        "timing": {"train_seconds": 1.0, "inference_seconds": 1.0},
-        "parameters": {"total": 10, "trainable": 10},
-        "memory": {"peak_mb": 1.0, "kind": "process_peak_rss"},
-        "budget": {"epochs_run": 3, "epoch_limit": 10, "max_samples_per_ts": None, "max_steps": None},
-        "backbone": "compact" if model == "timesclip" else "n/a",
-        "pretrained": False,
-        "machine": {"label": "CPU only: 2 cores (test)"},
-        "command": "python -m benchmarks run --tier quick",
-        "example_window": {
-            "index": 0,
-            "variate": "OT",
-            "context": [0.0] * 4,
-            "truth": [1.0] * 2,
-            "forecast": [0.5] * 2,
-        },
-    }
+    return run_record(model, mse, mae, seed=seed)
 
 
 def test_report_puts_published_numbers_beside_ours(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.cli import main
 from benchmarks.commands.cost import budget_label, pareto_front, seconds_to_best
+from tests.benchmarks.bench_helpers import run_record
 
 
 def test_pareto_front_keeps_the_points_nothing_beats_on_both_seconds_and_mse():
@@ -28,34 +29,7 @@ def test_pareto_front_keeps_the_points_nothing_beats_on_both_seconds_and_mse():
 
 
 def _record(model: str, seed: int, mse: float, seconds: float, epochs: int, best: int, **extra) -> dict:
-    """A finished run record of ETTh1 at H = L = 96 (``best``: the 0-based best epoch, as the runner writes it)."""
-    return {
-        "status": "done",
-        "run_id": f"etth1_h96_l96_{model}_s{seed}_x",
-        "dataset": "ETTh1",
-        "horizon": 96,
-        "lookback": 96,
-        "model": model,
-        "seed": seed,
-        "tier": "quick",
-        "coordinates": {},
-        "metrics": {"mse": mse, "mae": mse, "n_test_windows": 2785},
-        "timing": {"train_seconds": seconds, "inference_seconds": 1.0},
-        "budget": {
-            "epoch_limit": 10,
-            "max_samples_per_ts": None,
-            "max_steps": None,
-            "epochs_run": epochs,
-            "best_epoch": best,
-            "best_val_loss": 0.3,
-        },
-        "model_config": {"patience": 3},
-        "backbone": "compact" if model == "timesclip" else "n/a",
-        "pretrained": False,
-        "machine": {"label": "CPU only: 2 cores (test)"},
-        "command": "python -m benchmarks run --tier quick",
-        **extra,
-    }
+    return run_record(model, mse, seed=seed, seconds=seconds, epochs=epochs, best=best, **extra)
 
 
 _HISTORY = [{"epoch": e, "val_loss": 0.5 - 0.01 * e, "seconds": s} for e, s in ((1, 2.0), (2, 4.0), (3, 6.5))]
