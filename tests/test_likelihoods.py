@@ -49,11 +49,23 @@ def test_location_scale_families_map_exactly(family):
 
 
 def test_point_forecasts_map_back_to_the_windows_location_and_scale():
-    # a window 20 + 5 z returns a normalised-space forecast z to 20 + 5 z
-    stats = InstanceStats(mean=torch.full((2, 1, 3), 20.0), std=torch.full((2, 1, 3), 5.0))
-    z = torch.randn(2, 4, 3, 1)
-    assert torch.allclose(denormalize(z, stats, ("location",)), 20.0 + 5.0 * z)
-    assert torch.allclose(denormalize(z, stats, parameter_kinds(None, "TimesCLIP")), 20.0 + 5.0 * z)
+    # variate v of a window m_v + s_v z returns a normalised-space forecast z to m_v + s_v z; the statistics also
+    # hold a past covariate's (the third), which the forecast of the two targets does not use
+    mean, std = torch.tensor([10.0, 20.0, 30.0]), torch.tensor([1.0, 2.0, 3.0])
+    stats = InstanceStats(mean=mean.expand(2, 1, 3), std=std.expand(2, 1, 3))
+    z = torch.randn(2, 4, 2, 1)
+    expected = mean[:2, None] + std[:2, None] * z
+    assert torch.allclose(denormalize(z, stats, ("location",)), expected)
+    assert torch.allclose(denormalize(z, stats, parameter_kinds(None, "TimesCLIP")), expected)
+    assert torch.allclose(denormalize(z.expand(2, 4, 2, 3), stats, ("location",) * 3), expected.expand(2, 4, 2, 3))
+
+
+def test_count_families_map_a_zero_mean_window_with_a_thousandth_of_its_scale():
+    # the level hypot(m, s / 1000) of a window with m = 0 is s / 1000: a Poisson rate softplus(raw) * s / 1000
+    stats = InstanceStats(mean=torch.zeros(2, 1, 1), std=torch.full((2, 1, 1), 5.0))
+    raw = torch.randn(2, 3, 1, 1)
+    out = denormalize(raw, stats, ("softplus_level",))
+    torch.testing.assert_close(torch.nn.functional.softplus(out), torch.nn.functional.softplus(raw) * 5e-3)
 
 
 @pytest.mark.parametrize("family", SCALE_FAMILIES, ids=lambda f: f.__name__)
@@ -239,5 +251,8 @@ def test_affine_only_models_take_the_families_that_map_under_any_rescaling_and_r
         "softplus_scale",
     )
     assert affine_parameter_kinds(likelihood_models.QuantileRegression([0.1, 0.5, 0.9]), "VQ") == ("location",) * 3
-    with pytest.raises(ValueError, match=r"`likelihood=GammaLikelihood\(\)` is not supported: VQTransformerModel"):
+    supported = "QuantileRegression, GaussianLikelihood, LaplaceLikelihood, CauchyLikelihood, GumbelLikelihood"
+    with pytest.raises(
+        ValueError, match=rf"`likelihood=GammaLikelihood\(\)` is not supported: VQ.*Supported: {supported}\."
+    ):
         affine_parameter_kinds(likelihood_models.GammaLikelihood(), "VQTransformerModel")

@@ -267,7 +267,10 @@ def test_training_logs_both_losses_and_uses_two_learning_rates(series):
 
 def test_validation_loss_is_the_forecast_loss(series):
     # 11 validation windows in batches of 4, 4 and 3: the epoch's loss is the mean over windows, not over batches
-    model = TimesCLIPModel(**model_kwargs(batch_size=4)).fit(series[:70], val_series=series[50:])
+    from torchmetrics import MeanAbsoluteError
+
+    model = TimesCLIPModel(**model_kwargs(batch_size=4, torch_metrics=MeanAbsoluteError()))
+    model.fit(series[:70], val_series=series[50:])
     metrics = model.trainer.callback_metrics
     assert torch.isclose(metrics["val_loss"], metrics["val_forecast_loss"])
     assert "val_alignment_loss" in metrics
@@ -280,6 +283,9 @@ def test_validation_loss_is_the_forecast_loss(series):
     expected = torch.mean((prediction - windows[:, 24:]) ** 2)
     assert len(windows) == 11
     torch.testing.assert_close(metrics["val_loss"], expected, rtol=1e-5, atol=1e-7)
+    # the user's metric, computed by Darts over the same windows
+    mae = torch.mean(torch.abs(prediction - windows[:, 24:]))
+    torch.testing.assert_close(metrics["val_MeanAbsoluteError"], mae, rtol=1e-5, atol=1e-7)
 
 
 def test_user_optimizer_and_scheduler_are_honoured(series):

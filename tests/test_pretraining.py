@@ -290,3 +290,8 @@ def test_the_losses_are_clips_loss_of_chart_and_summary_token_with_the_contrasti
         expected = ContrastiveAlignment()(image, summary)
     torch.testing.assert_close(losses.contrastive, expected)
     torch.testing.assert_close(losses.total, 0.25 * expected + losses.temporal)
+    model.patch_head, model.objective = None, "contrastive-only"  # no temporal loss: the total is the contrastive
+    with torch.no_grad():
+        only = model(windows, colours)
+    assert only.temporal is None
+    torch.testing.assert_close(only.total, 0.25 * expected)
