@@ -421,7 +421,7 @@ def _tests_hash(tests: list[str], root: Path = ROOT) -> str:
 
 def run(targets: list[str], limit: int | None, seed: int, timeout_limit: float | None = None) -> int:
     results = load_results()
-    preload()
+    preloaded = False  # the libraries are imported before the first test run, if there is one
     scratch = scratch_copy()
     try:
         for target in targets:
@@ -440,6 +440,9 @@ def run(targets: list[str], limit: int | None, seed: int, timeout_limit: float |
                 if previous and previous["fingerprint"] == fingerprint:
                     if previous["status"] == "killed" or previous["tests"] == tests_hash:
                         continue  # killed, or survived the same tests
+                if not preloaded:
+                    preload()
+                    preloaded = True
                 if timeout is None:
                     baseline, seconds = run_tests(scratch, spec["tests"], timeout=3600)
                     if baseline != "passed":
