@@ -30,6 +30,7 @@ from benchmarks.models import DEFAULT_MODELS
 from benchmarks.registry import REGISTRY
 from benchmarks.runner import RUNS_DIR, load_results
 from benchmarks.stats import mean_over_seeds
+from benchmarks.studies.tune import TUNED_SUFFIX
 from benchmarks.study import RESULTS_DIR, Command, model_name, positive_int
 
 COST_STEM = "cost"
@@ -122,6 +123,8 @@ def budget_label(record: dict[str, Any]) -> str:
     budget = record["budget"]
     limit, cap = budget.get("epoch_limit"), budget.get("max_samples_per_ts")
     label = f"{limit if limit is not None else '?'} ep x {cap if cap else 'all'}"
+    if str(record.get("model", "")).endswith(TUNED_SUFFIX):
+        label = f"tuned, {label}"
     if budget.get("max_steps"):
         label += f", {budget['max_steps']} steps"
     patience = record.get("model_config", {}).get("patience")
@@ -153,14 +156,17 @@ def cost_records(root: Path, models: Sequence[str] = DEFAULT_MODELS) -> tuple[li
     """The point-forecast run records of ``models`` under ``root`` (every ``runs/`` directory below it, in path
     order), TimesCLIP with random weights only; and how many finished records were left out.
 
-    Each record gets ``source``: the study and budget its tier names (``budget:2xall``), or ``<tier> tier``.
+    Each record gets ``source``: the study and budget its tier names (``budget:2xall``), or ``<tier> tier``. A model
+    trained with its searched configuration (``<model>-tuned``) is a budget of its model (``tuned, ...``).
     """
     kept, left_out = [], 0
     for runs in sorted(path for path in root.rglob(RUNS_DIR) if path.is_dir()):
         for record in load_results(runs.parent):
-            if is_point_forecast(record) and record["model"] in models and not record.get("pretrained"):
+            model = str(record.get("model", "")).removesuffix(TUNED_SUFFIX)
+            if is_point_forecast(record) and model in models and not record.get("pretrained"):
                 tier = str(record.get("tier") or "custom")
-                kept.append({**record, "source": tier if ":" in tier else f"{tier} tier"})
+                source = tier if ":" in tier else f"{tier} tier"
+                kept.append({**record, "model": model, "budget_label": budget_label(record), "source": source})
             else:
                 left_out += 1
     return kept, left_out
@@ -198,7 +204,7 @@ def cost_points(records: Iterable[dict[str, Any]]) -> list[Point]:
             record["horizon"],
             record["lookback"],
             record["model"],
-            budget_label(record),
+            record.get("budget_label") or budget_label(record),
             machine_label(record),
         )
         groups.setdefault(key, []).append(record)
