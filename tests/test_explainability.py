@@ -136,6 +136,17 @@ def test_explainer_rejects_what_it_cannot_explain(series):
     model = TimesCLIPModel(**model_kwargs()).fit(series)
     with pytest.raises(ValueError, match=r"`foreground_series` has 3 components, but the model was trained on 2"):
         TimesCLIPExplainer(model).explain(make_series(n_components=3))
+    with pytest.raises(ValueError, match=r"`foreground_series` has 20 time steps; the input window needs at least 24"):
+        TimesCLIPExplainer(model).explain(series[-20:])
+
+
+def test_foreground_covariates_of_another_width_are_refused(fitted_with_covariates):
+    model, series, covariates = fitted_with_covariates
+    two = covariates.stack(covariates.with_columns_renamed("temp", "wind"))
+    with pytest.raises(
+        ValueError, match=r"`foreground_past_covariates` has 2 components, but the model was trained on 1"
+    ):
+        TimesCLIPExplainer(model, series, covariates).explain(series, two)
 
 
 def test_plots_name_the_components(fitted_with_covariates, tmp_path):
