@@ -262,7 +262,9 @@ def test_training_logs_both_losses_and_uses_two_learning_rates(series):
     groups = {("text" if id(g["params"][0]) in text_ids else "new"): g for g in optimizer.param_groups}
     assert groups["text"]["initial_lr"] == pytest.approx(1e-4)
     assert groups["new"]["initial_lr"] == pytest.approx(1e-3)
-    assert groups["new"]["lr"] < 1e-3  # cosine decay ran
+    # the per-step cosine has run its whole course: every rate is at 0 after the last step
+    assert model.trainer.global_step == model.trainer.estimated_stepping_batches
+    assert groups["new"]["lr"] == pytest.approx(0.0, abs=1e-9) and groups["text"]["lr"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_validation_loss_is_the_forecast_loss(series):
@@ -274,6 +276,7 @@ def test_validation_loss_is_the_forecast_loss(series):
     metrics = model.trainer.callback_metrics
     assert torch.isclose(metrics["val_loss"], metrics["val_forecast_loss"])
     assert "val_alignment_loss" in metrics
+    assert {"train_loss", "val_loss"} <= set(model.trainer.progress_bar_metrics)  # as Darts' models show them
 
     values = torch.as_tensor(series[50:].values())
     windows = values.unfold(0, 30, 1).permute(0, 2, 1)  # [11, 30, 2]: 24 steps in, 6 out
