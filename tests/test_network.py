@@ -218,6 +218,9 @@ def test_network_gradients_reach_trainable_parts_only():
     (out.prediction.sum() + out.alignment_loss).backward()
     assert all(p.grad is None for p in net.vision.clip.parameters())
     assert net.numeric.clip.get_input_embeddings().weight.grad is None
+    # the text tower's token embedding is never used (patches are the tokens): frozen, out of the optimizer
+    embedding = net.numeric.clip.get_input_embeddings().weight
+    assert not embedding.requires_grad and all(p is not embedding for p in net.text_tower_parameters())
     assert net.numeric.tokenizer.weight.grad is not None
     assert net.vision.projection.weight.grad is not None
     assert any(p.grad is not None for p in net.text_tower_parameters())
@@ -305,6 +308,15 @@ def test_embedding_cache_follows_the_module_across_dtype_and_device_moves():
     fresh = net.vision(x.double())
     assert net.vision.cache._store.dtype == torch.float64
     assert torch.equal(net.vision(x.double()), fresh)
+    net.to("meta")  # another device (the only other one a CPU machine has): the entries move with the tower
+    assert net.vision.cache._store.device.type == "meta" and len(net.vision.cache) == 6
+
+
+def test_a_frozen_vision_tower_in_training_mode_keeps_clip_in_inference_mode():
+    vision = tiny_network().vision
+    vision.eval()
+    vision.train()
+    assert vision.training and vision.projection.training and not vision.clip.training
 
 
 def test_embedding_cache_respects_its_memory_bound():
@@ -476,6 +488,40 @@ def test_alignment_losses_equal_clips_loss_written_out(temperature, scale):
 def test_defaults_are_the_documented_ones():
     assert ContrastiveAlignment().mix == 0.5 and ContrastiveAlignment().level == "variate"
     assert UncertaintyWeighting().max_gap == pytest.approx(math.log(100.0))  # relative weight at least 0.01
+    from darts_timesclip.network.towers import VisionTower
+
+    assert VisionTower(tiny_network().vision.clip, out_dim=8).cache.max_bytes == 1 << 30  # 1 GiB
+
+
+def test_uncertainty_weighting_is_the_homoscedastic_total_with_its_learnt_log_variances():
+    weighting = UncertaintyWeighting()
+    with torch.no_grad():
+        weighting.log_variances.copy_(torch.tensor([0.5, -0.3]))
+    total, relative = weighting(torch.tensor(2.0), torch.tensor(3.0))
+    expected = math.exp(-0.5) * 2.0 + math.exp(0.3) * 3.0 + 0.5 - 0.3
+    assert total.item() == pytest.approx(expected, rel=1e-6) and relative.item() == pytest.approx(math.exp(0.8))
+
+
+def test_adaptive_norm_gives_a_tiny_scale_a_finite_bounded_statistics_token():
+    from darts_timesclip.network.normalization import AdaptiveNormalization, InstanceStats
+
+    adaptive = AdaptiveNormalization(n_targets=1, n_params=1, width=4)
+    seen = []
+    adaptive.statistics_token.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    stats = InstanceStats(mean=torch.zeros(1, 1, 1), std=torch.full((1, 1, 1), 1e-30))  # log std = -69
+    adaptive.eval()(stats)
+    limit = math.log(torch.finfo(torch.float32).max) / 2  # 44.4
+    assert seen[0][0, 0, 1].item() == pytest.approx(-limit)
+
+
+def test_the_input_length_is_checked_against_the_towers_bounds():
+    net = tiny_network()
+    shortest = net.config.min_input_length
+    assert net.encode(torch.randn(2, shortest, 2)).selected.shape[:2] == (2, 2)  # the shortest window is taken
+    with pytest.raises(ValueError, match=rf"Expected series \[B, L, V\] with {shortest} <= L"):
+        net.encode(torch.randn(2, shortest - 1, 2))
+    with pytest.raises(ValueError, match=r"Expected series \[B, L, V\] .* got \[2, 32\]"):
+        net.encode(torch.randn(2, 32))
 
 
 @pytest.mark.parametrize("return_attention", [False, True])

@@ -145,7 +145,9 @@ class AdaptiveNormalization(nn.Module):
 
     where ``a_v = sigmoid(gain * p_v)`` and ``b_v = sigmoid(gain * q_v)`` are learnt (start 0.5). The window's mean
     and log standard deviation relative to the reference, ``asinh((mean - reference mean) / reference scale)`` and
-    ``log(std / reference scale)``, are the features a linear layer embeds as the generator's statistics token. The
+    ``log(std / reference scale)`` (held within +-half the log of the dtype's largest number, so that a constant or
+    an enormous window still gives a finite token), are the features a linear layer embeds as the generator's
+    statistics token. The
     generator's weights are shared by all variates; a learnt offset per target variate and forecast parameter,
     ``gain * o_vp``, added to its normalised output, lets every variate have its own level of noise (as RevIN's
     per-variate affine parameters do). The gain lets Adam-type optimisers move blends and offsets across their range

@@ -27,7 +27,7 @@ class VisionTower(nn.Module):
     freeze
         Keep the CLIP vision weights fixed (the paper's setting). Only then are embeddings cached.
     cache_bytes
-        Memory bound of the embedding cache. ``0`` disables it.
+        Memory bound of the embedding cache. ``0`` disables it. Default: 1 GiB.
     chunk_size
         Charts drawn and encoded per pass; bounds memory for many variates.
     line_width
