@@ -70,7 +70,8 @@ TARGETS: dict[str, dict] = {
             "darts_timesclip/network/towers.py": [
                 "tests/test_network.py",
                 "-k",
-                "summary or chunked or cache or vision or covariates or shapes or gradients or pipeline or positions or defaults",
+                "summary or chunked or cache or vision or covariates or shapes or gradients or pipeline or positions "
+                "or defaults",
             ],
         },
     },
