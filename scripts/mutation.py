@@ -102,7 +102,7 @@ TARGETS: dict[str, dict] = {
             "darts_timesclip/regression/head.py",
             "darts_timesclip/regression/inputs.py:as_targets,length_groups,as_sample_arrays",
         ],
-        "tests": ["tests/test_regression.py", "-k", "head or embed or batched or targets or stage_2"],
+        "tests": ["tests/test_regression.py", "-k", "head or embed or batched or targets or stage_2 or bad_input"],
     },
     "likelihoods": {
         "files": ["darts_timesclip/likelihoods.py", "darts_timesclip/network/normalization.py:denormalize"],

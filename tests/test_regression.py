@@ -179,12 +179,18 @@ def _bad_value(X: np.ndarray, value: float) -> np.ndarray:
             lambda X, y: ([TimeSeries.from_values(x) for x in _bad_value(X, np.inf)], y),
             r"`X\[3\]` has a missing \(NaN\) or infinite value \(inf\) in variate 1 at step 5",
         ),
-        (lambda X, y: (X, np.where(np.arange(len(y)) == 7, np.nan, y)), r"`y\[7\]` is not finite \(nan\)"),
+        (
+            lambda X, y: (X, np.where(np.isin(np.arange(len(y)), [7, 9]), np.nan, y)),
+            r"`y\[7\]` is not finite \(nan\): sample 7's target is missing or infinite \(2 samples affected\)",
+        ),
         (lambda X, y: (X, y[:-1]), r"`X` has 16 samples but `y` has 15"),
         (lambda X, y: (list(X[:4]) + [np.zeros((400, 2))] + list(X[5:]), y), r"`X\[4\]` has 400 time steps; the "),
         (lambda X, y: (list(X[:2]) + [X[2, :5]] + list(X[3:]), y), r"`X\[2\]` has 5 time steps; .* at least 8"),
         (lambda X, y: (list(X[:1]) + [X[1, :, :1]] + list(X[2:]), y), r"`X\[1\]` has 1 variates, but `X\[0\]` has 2"),
-        (lambda X, y: (X[0, :, 0], y), r"`X` as an array must have shape \[n_samples, length\] \(univariate"),
+        (
+            lambda X, y: (X[0, :, 0], y),
+            r"`X` as an array must have shape \[n_samples, length\] \(univariate.*`X\[None, :\]` is one univariate",
+        ),
         (lambda X, y: (X, y[:, None, None]), r"`y` must have shape \[n_samples\] or \[n_samples, n_targets\]"),
     ],
 )

@@ -320,6 +320,19 @@ def test_micro_batches_take_at_most_max_batch_items_and_answer_each_its_own():
     assert sizes == [1, 3, 3, 1]
     assert results == [0, 10, 20, 40, 50, 60, 70]
 
+    def failing(items):
+        raise RuntimeError("the forward pass failed")
+
+    batcher = MicroBatcher(failing, max_batch=4, wait_s=0.5)  # both items in one batch: both hear of the failure
+    batcher.start()
+    try:
+        futures = [batcher.submit(i) for i in range(2)]
+        for future in futures:
+            with pytest.raises(RuntimeError, match="the forward pass failed"):
+                future.result(10)
+    finally:
+        batcher.stop(10)
+
 
 def test_requests_without_a_seed_draw_one_from_the_whole_range_and_seed_0_is_one(gaussian_model):
     model, series = gaussian_model
