@@ -484,7 +484,8 @@ def report(
 ) -> str:
     """The score table (markdown) of the recorded mutants of the sources as they are now.
 
-    A record whose mutant no longer exists (its module changed) is left out: run the mutants again.
+    A record whose mutant no longer exists (its line or its place in the module changed) is left out: run the
+    mutants again.
     """
     results = load_results() if results is None else results
     equivalent = load_equivalent() if equivalent is None else equivalent
@@ -494,8 +495,8 @@ def report(
     ]
     total_killed = total_counted = 0
     for target, spec in (TARGETS if targets is None else targets).items():
-        current = {m.key for file in spec["files"] for m in enumerate_mutants(target, file, root)}
-        records = [r for r in results.values() if r["target"] == target and _key(r) in current]
+        current = _current(target, spec, root)
+        records = [r for r in results.values() if r["target"] == target and _is_current(r, current)]
         if not records:
             continue
         population = len(current)
@@ -521,13 +522,28 @@ def _key(record: dict) -> str:
     return f"{record['file']}:{record['line']}:{record['kind']}:{record['index']}"
 
 
+def _current(target: str, spec: dict, root: Path = ROOT) -> dict[str, Mutant]:
+    """The mutants of a target's sources as they are now, by key."""
+    return {m.key: m for file in spec["files"] for m in enumerate_mutants(target, file, root)}
+
+
+def _is_current(record: dict, current: dict[str, Mutant]) -> bool:
+    """Whether a record is of a mutant of the sources as they are now: its key and its change (the line and what
+    is done to it) both still exist."""
+    mutant = current.get(_key(record))
+    return mutant is not None and mutant.description == record["description"]
+
+
 def show(target: str) -> str:
     """The surviving (not equivalent) mutants of ``target`` as unified diffs."""
     equivalent = load_equivalent()
+    current = _current(target, TARGETS[target])
     chunks = []
     for record in load_results().values():
         if record["target"] != target or record["status"] != "survived" or _key(record) in equivalent:
             continue
+        if not _is_current(record, current):
+            continue  # a record of an older version of the module
         mutant = Mutant(**{k: record[k] for k in ("target", "file", "index", "kind", "line", "description")})
         before = ast.unparse(ast.parse((ROOT / mutant.file).read_text())).splitlines()
         after = mutated_source(mutant).splitlines()

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression
 
@@ -159,7 +160,12 @@ def _with(body, path, value):
         (lambda b: _with(b, ["series", "time_index"], b["series"]["time_index"][:-1]), 422, ["series", "time_index"],
          "entries for 120 rows"),
         (lambda b: _with(b, ["horizon"], 3), 422, ["horizon"], "Extra inputs are not permitted"),
-        (lambda b: _with(b, ["num_samples"], 5), 422, ["num_samples"], "the model is deterministic"),
+        (lambda b: _with(b, ["num_samples"], 2), 422, ["num_samples"], "is 2; the model is deterministic"),
+        (lambda b: _with(_with(b, ["series", "values"], b["series"]["values"][:1]), ["series", "time_index"],
+                         b["series"]["time_index"][:1]), 422, ["series", "values"], "has 1 rows; at least 24"),
+        (lambda b: _with(_with(_with(b, ["past_covariates", "values"], b["past_covariates"]["values"][:120]),
+                               ["past_covariates", "time_index"], b["past_covariates"]["time_index"][:120]),
+                         ["n"], 2 * OCL), 422, ["past_covariates", "values"], r"the forecast needs 30 rows from"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_4xx_naming_the_field(server, saved_model, change, status, loc, msg):
@@ -296,7 +302,7 @@ def test_micro_batches_take_at_most_max_batch_items_and_answer_each_its_own():
 
     from darts_timesclip.serve.batching import MicroBatcher
 
-    entered, release, sizes = threading.Event(), threading.Event(), []
+    entered, release, sizes, reported = threading.Event(), threading.Event(), [], []
 
     def run_batch(items):
         sizes.append(len(items))
@@ -304,7 +310,7 @@ def test_micro_batches_take_at_most_max_batch_items_and_answer_each_its_own():
         release.wait(30)
         return [ValueError("three") if item == 3 else 10 * item for item in items]
 
-    batcher = MicroBatcher(run_batch, max_batch=3, wait_s=0.0)
+    batcher = MicroBatcher(run_batch, max_batch=3, wait_s=0.0, on_batch=lambda n, s: reported.append((n, s)))
     batcher.start()
     try:
         futures = [batcher.submit(0)]
@@ -319,6 +325,21 @@ def test_micro_batches_take_at_most_max_batch_items_and_answer_each_its_own():
         batcher.stop(30)
     assert sizes == [1, 3, 3, 1]
     assert results == [0, 10, 20, 40, 50, 60, 70]
+    assert [n for n, _ in reported] == sizes and all(0 <= seconds < 30 for _, seconds in reported)
+
+    # a batch waits up to `wait_s` for more: a request 0.3 s after the first joins it
+    sizes.clear()
+    release.set()
+    batcher = MicroBatcher(run_batch, max_batch=2, wait_s=0.9)
+    batcher.start()
+    try:
+        first = batcher.submit(1)
+        time.sleep(0.3)
+        second = batcher.submit(2)
+        assert (first.result(30), second.result(30)) == (10, 20)
+    finally:
+        batcher.stop(30)
+    assert sizes == [2]
 
     def failing(items):
         raise RuntimeError("the forward pass failed")
@@ -354,6 +375,51 @@ def test_an_integer_time_index_is_continued_by_the_forecast(gaussian_model):
         status, answer = call(f"{url}/forecast", body)
     last = 10 + 2 * (len(values) - 1)
     assert status == 200 and answer["time_index"] == list(range(last + 2, last + 2 + 2 * OCL, 2))
+
+
+def test_every_kind_of_time_index_is_continued_and_irregular_integers_are_refused(gaussian_model):
+    model, series = gaussian_model
+    values = series.values().tolist()
+    length = len(values)
+    limits = ServiceLimits(max_num_samples=5, default_num_samples=5)
+    bodies = {
+        "nothing": {"series": {"values": values}, "n": OCL},
+        "start, freq 1": {"series": {"values": values, "start": 5, "freq": 1}, "n": OCL},
+        "timestamps": {"series": {"values": values, "start": "2024-01-01T00:00:00", "freq": "h"}, "n": 2},
+        "irregular": {"series": {"values": values, "time_index": [0, 1, *range(3, length + 1)]}, "n": OCL},
+        "most samples": {"series": {"values": values}, "n": OCL, "num_samples": 5},
+        "too many samples": {"series": {"values": values}, "n": OCL, "num_samples": 6},
+    }
+    with running(create_app(model, limits=limits)) as url:
+        answers = {name: call(f"{url}/forecast", body) for name, body in bodies.items()}
+    assert answers["nothing"][1]["time_index"] == list(range(length, length + OCL))
+    assert answers["start, freq 1"][1]["time_index"] == list(range(5 + length, 5 + length + OCL))
+    first = pd.Timestamp("2024-01-01") + pd.Timedelta(hours=length)
+    assert answers["timestamps"][1]["time_index"] == [t.isoformat() for t in pd.date_range(first, periods=2, freq="h")]
+    status, answer = answers["irregular"]
+    assert status == 422 and "integers must increase by a constant step" in answer["detail"][0]["msg"]
+    assert answers["most samples"][0] == 200 and answers["most samples"][1]["num_samples"] == 5
+    status, answer = answers["too many samples"]
+    assert status == 422 and "is 6, over the limit of 5" in answer["detail"][0]["msg"]
+
+
+def test_a_failed_batch_is_answered_request_by_request():
+    from types import SimpleNamespace
+
+    from darts_timesclip.serve.service import ForecastService, RequestError
+
+    class Predictor:  # fails on any batch of several windows, and on the window "bad"
+        def predict_windows(self, tasks):
+            if len(tasks) > 1 or tasks[0] == "bad":
+                raise ValueError(f"cannot forecast {tasks}")
+            return [f"forecast of {tasks[0]}"]
+
+    service = ForecastService.__new__(ForecastService)  # the batch logic only: no model
+    service.predictor = Predictor()
+    prepared = [SimpleNamespace(task=task) for task in ("a", "bad", "c")]
+    results = service.predictor_batch(prepared)
+    assert results[0] == "forecast of a" and results[2] == "forecast of c"
+    assert isinstance(results[1], RequestError) and "cannot forecast ['bad']" in results[1].msg
 
 
 def test_time_index_of_one_or_two_integers_and_of_three_timestamps():
