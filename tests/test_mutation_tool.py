@@ -118,10 +118,11 @@ spec = importlib.util.spec_from_file_location("mutation_script", sys.argv[1])
 m = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = m
 spec.loader.exec_module(m)
-m.TARGETS = {"checks": {"files": ["darts_timesclip/_checks.py:positive_int"], "tests": ["tests/test_checks.py"]}}
+spec = {"files": ["darts_timesclip/_checks.py:positive_int"], "tests": ["tests/test_checks.py"]}
+m.TARGETS = {"checks": spec, "same_function": spec}  # two targets may share a function: each keeps its records
 m.RESULTS = Path(sys.argv[2])
 m.EQUIVALENT = m.RESULTS / "equivalent.json"
-sys.exit(m.run(["checks"], 3, 0))
+sys.exit(m.run(["checks", "same_function"], 3, 0))
 """
 
 
@@ -134,10 +135,12 @@ def test_a_run_kills_its_mutants_in_a_scratch_copy_and_a_second_run_runs_nothing
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     records = json.loads((tmp_path / "checks.json").read_text())
-    # the two mutants of `positive_int` (`<` and the bound 1), each caught by tests/test_checks.py
+    # the two mutants of `positive_int` (`<` and the bound 1), each caught by tests/test_checks.py, once per target
     assert sorted(r["kind"] for r in records.values()) == ["compare", "number"]
     assert {r["status"] for r in records.values()} == {"killed"}
-    assert "unmutated" in first.stdout and first.stdout.count("] killed") == 2
+    again = json.loads((tmp_path / "same_function.json").read_text())
+    assert sorted(again) == sorted(records) and {r["target"] for r in again.values()} == {"same_function"}
+    assert first.stdout.count("unmutated") == 2 and first.stdout.count("] killed") == 4
     assert (ROOT / "darts_timesclip" / "_checks.py").read_text() == source  # mutants live in the scratch copy only
 
     second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
