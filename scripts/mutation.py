@@ -413,8 +413,9 @@ def run_tests(scratch: Path, tests: list[str], timeout: float) -> tuple[str, flo
 
 
 def _tests_hash(tests: list[str], root: Path = ROOT) -> str:
-    """A hash of the test files and the shared test helpers: a survivor is run again once they change."""
-    digest = hashlib.sha256()
+    """A hash of the test selection (files and options) and of the test files and shared helpers: a survivor is run
+    again once they change."""
+    digest = hashlib.sha256(" ".join(tests).encode())
     files = {name.split("::")[0] for name in tests if name.startswith("tests/")}
     for name in sorted(files | {"tests/conftest.py", "tests/_helpers.py"}):
         digest.update((root / name).read_bytes())
