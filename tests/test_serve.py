@@ -525,6 +525,7 @@ def test_stopping_the_server_answers_the_requests_in_flight(saved_model):
 
 def test_the_darts_engine_answers_with_predict(saved_model):
     model, series, covariates = saved_model
+    covariates = covariates.map(lambda x: x**3)  # not the training covariates, which Darts would fall back on
     with running(create_app(model, engine="darts")) as url:
         status, answer = call(f"{url}/forecast", payload(series, covariates, n=2 * OCL))
         info = call(f"{url}/model")[1]
