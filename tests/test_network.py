@@ -514,6 +514,27 @@ def test_adaptive_norm_gives_a_tiny_scale_a_finite_bounded_statistics_token():
     assert seen[0][0, 0, 1].item() == pytest.approx(-limit)
 
 
+def test_adaptive_norm_reference_statistics_and_features():
+    from darts_timesclip.network.normalization import AdaptiveNormalization, InstanceStats
+
+    adaptive = AdaptiveNormalization(n_targets=2, n_params=1, width=4, momentum=0.01)
+    means = torch.tensor([[1.0, 10.0], [3.0, 30.0], [5.0, 50.0]])  # medians 3 and 30
+    stds = torch.tensor([[1.0, 2.0], [2.0, 4.0], [4.0, 8.0]])  # median log stds log 2, log 4
+    adaptive.update(InstanceStats(mean=means[:, None], std=stds[:, None]))  # the first batch sets the references
+    torch.testing.assert_close(adaptive.reference_mean, torch.tensor([3.0, 30.0]))
+    torch.testing.assert_close(adaptive.reference_log_scale, torch.log(torch.tensor([2.0, 4.0])))
+    adaptive.update(InstanceStats(mean=means[:, None] + 2.0, std=stds[:, None]))  # then a running average (1/2)
+    torch.testing.assert_close(adaptive.reference_mean, torch.tensor([4.0, 31.0]))
+    # the token's features: asinh((mean - reference mean) / reference scale) and log(std / reference scale)
+    seen = []
+    adaptive.statistics_token.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    adaptive.eval()(InstanceStats(mean=torch.tensor([[[6.0, 31.0]]]), std=torch.tensor([[[2.0, 2.0]]])))
+    expected = torch.stack(
+        [torch.asinh(torch.tensor([2.0 / 2.0, 0.0])), torch.log(torch.tensor([2.0 / 2.0, 2.0 / 4.0]))], dim=-1
+    )
+    torch.testing.assert_close(seen[0][0], expected)
+
+
 def test_the_input_length_is_checked_against_the_towers_bounds():
     net = tiny_network()
     shortest = net.config.min_input_length
