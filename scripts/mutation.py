@@ -123,7 +123,8 @@ TARGETS: dict[str, dict] = {
             "tests/test_serve.py",
             "-k",
             "forecast_equals or integer_index or concurrent or probabilistic or darts_engine or bad_requests or "
-            "micro_batches or seed or integer_time_index or time_index_of or every_kind or failed_batch",
+            "micro_batches or seed or integer_time_index or time_index_of or every_kind or failed_batch or "
+            "start_with_the_input",
         ],
     },
 }

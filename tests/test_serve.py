@@ -161,6 +161,11 @@ def _with(body, path, value):
          "entries for 120 rows"),
         (lambda b: _with(b, ["horizon"], 3), 422, ["horizon"], "Extra inputs are not permitted"),
         (lambda b: _with(b, ["num_samples"], 2), 422, ["num_samples"], "is 2; the model is deterministic"),
+        (lambda b: _with(b, ["past_covariates", "time_index"],
+                         [t.isoformat() for t in pd.date_range("2024-01-01", periods=160, freq="2h")]),
+         422, ["past_covariates"], "have the time step `<2 \\* Hours>`; `series` has `<Hour>`"),
+        (lambda b: _with(_with(b, ["series", "time_index"], None), ["series", "start"], "2024-01-01T00:00:00"), 422,
+         ["series", "freq"], "a pandas frequency is needed with a timestamp `start`"),
         (lambda b: _with(_with(b, ["series", "values"], b["series"]["values"][:1]), ["series", "time_index"],
                          b["series"]["time_index"][:1]), 422, ["series", "values"], "has 1 rows; at least 24"),
         (lambda b: _with(_with(_with(b, ["past_covariates", "values"], b["past_covariates"]["values"][:120]),
@@ -381,13 +386,18 @@ def test_every_kind_of_time_index_is_continued_and_irregular_integers_are_refuse
     model, series = gaussian_model
     values = series.values().tolist()
     length = len(values)
-    limits = ServiceLimits(max_num_samples=5, default_num_samples=5)
+    limits = ServiceLimits(max_n=OCL, max_num_samples=5, default_num_samples=5, max_quantiles=3, max_abs_value=100.0)
     bodies = {
         "nothing": {"series": {"values": values}, "n": OCL},
         "start, freq 1": {"series": {"values": values, "start": 5, "freq": 1}, "n": OCL},
         "timestamps": {"series": {"values": values, "start": "2024-01-01T00:00:00", "freq": "h"}, "n": 2},
         "irregular": {"series": {"values": values, "time_index": [0, 1, *range(3, length + 1)]}, "n": OCL},
         "most samples": {"series": {"values": values}, "n": OCL, "num_samples": 5},
+        "at every limit": {
+            "series": {"values": [*values[:-1], [100.0, -100.0]]},
+            "n": OCL,
+            "quantiles": [0.1, 0.5, 0.9],
+        },
         "too many samples": {"series": {"values": values}, "n": OCL, "num_samples": 6},
     }
     with running(create_app(model, limits=limits)) as url:
@@ -399,8 +409,20 @@ def test_every_kind_of_time_index_is_continued_and_irregular_integers_are_refuse
     status, answer = answers["irregular"]
     assert status == 422 and "integers must increase by a constant step" in answer["detail"][0]["msg"]
     assert answers["most samples"][0] == 200 and answers["most samples"][1]["num_samples"] == 5
+    status, answer = answers["at every limit"]  # n, quantiles and values at the limits are within them
+    assert status == 200 and sorted(answer["quantiles"]) == ["0.1", "0.5", "0.9"], answer
     status, answer = answers["too many samples"]
     assert status == 422 and "is 6, over the limit of 5" in answer["detail"][0]["msg"]
+
+
+def test_covariates_that_start_with_the_input_window_are_enough(server, saved_model):
+    model, series, covariates = saved_model
+    start = len(series) - ICL
+    aligned = covariates[start : len(series)]  # exactly the input window's rows
+    status, answer = call(f"{server}/forecast", payload(series, aligned))
+    expected = model.predict(OCL, series, past_covariates=aligned, verbose=False, show_warnings=False)
+    assert status == 200, answer
+    np.testing.assert_allclose(answer["values"], expected.values(), rtol=0, atol=1e-6)
 
 
 def test_a_failed_batch_is_answered_request_by_request():
