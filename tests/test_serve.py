@@ -430,24 +430,27 @@ def test_a_failed_batch_is_answered_request_by_request():
 
     from darts_timesclip.serve.service import ForecastService, RequestError
 
-    class Predictor:  # fails on any batch of several windows, and on the window "bad"
+    class Predictor:  # fails on any batch of several windows, on the window "bad" and on "boom"
         def predict_windows(self, tasks):
+            if tasks[0] == "boom":
+                raise RuntimeError("out of memory")
             if len(tasks) > 1 or tasks[0] == "bad":
                 raise ValueError(f"cannot forecast {tasks}")
             return [f"forecast of {tasks[0]}"]
 
     service = ForecastService.__new__(ForecastService)  # the batch logic only: no model
     service.predictor = Predictor()
-    prepared = [SimpleNamespace(task=task) for task in ("a", "bad", "c")]
+    prepared = [SimpleNamespace(task=task) for task in ("a", "bad", "boom", "c")]
     results = service.predictor_batch(prepared)
-    assert results[0] == "forecast of a" and results[2] == "forecast of c"
+    assert len(results) == 4 and results[0] == "forecast of a" and results[3] == "forecast of c"
     assert isinstance(results[1], RequestError) and "cannot forecast ['bad']" in results[1].msg
+    assert isinstance(results[2], RuntimeError) and str(results[2]) == "out of memory"  # a server error, its own
 
 
 def test_time_index_of_one_or_two_integers_and_of_three_timestamps():
     from types import SimpleNamespace
 
-    from darts_timesclip.serve.service import _time_index
+    from darts_timesclip.serve.service import RequestError, _time_index
 
     def index(times, freq=None):
         return _time_index(SimpleNamespace(time_index=times, start=None, freq=freq), "series", len(times))
@@ -457,6 +460,8 @@ def test_time_index_of_one_or_two_integers_and_of_three_timestamps():
     assert index([5]).step == 1  # or 1 without `freq`
     two = index([4, 7])
     assert (two.start, two.stop, two.step) == (4, 10, 3)
+    with pytest.raises(RequestError, match="integers must increase by a constant step"):
+        index([7, 4])
     assert index(["2024-01-01", "2024-01-02", "2024-01-03"]).freqstr == "D"  # three timestamps give a frequency
 
 
