@@ -528,7 +528,11 @@ def test_adaptive_norm_reference_statistics_and_features():
     # the token's features: asinh((mean - reference mean) / reference scale) and log(std / reference scale)
     seen = []
     adaptive.statistics_token.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-    adaptive.eval()(InstanceStats(mean=torch.tensor([[[6.0, 31.0]]]), std=torch.tensor([[[2.0, 2.0]]])))
+    returned, _ = adaptive.eval()(InstanceStats(mean=torch.tensor([[[6.0, 31.0]]]), std=torch.tensor([[[2.0, 2.0]]])))
+    # the forecast returns to location a * mean + (1 - a) * reference and scale exp(b * log std + (1 - b) * reference)
+    # with the blends a = b = 1/2 they start at
+    torch.testing.assert_close(returned.mean[0, 0], torch.tensor([(6.0 + 4.0) / 2, (31.0 + 31.0) / 2]))
+    torch.testing.assert_close(returned.std[0, 0], torch.sqrt(torch.tensor([2.0 * 2.0, 2.0 * 4.0])))
     expected = torch.stack(
         [torch.asinh(torch.tensor([2.0 / 2.0, 0.0])), torch.log(torch.tensor([2.0 / 2.0, 2.0 / 4.0]))], dim=-1
     )
