@@ -217,6 +217,7 @@ def test_network_gradients_reach_trainable_parts_only():
     out = net(torch.randn(4, 32, 2), return_alignment=True)
     (out.prediction.sum() + out.alignment_loss).backward()
     assert all(p.grad is None for p in net.vision.clip.parameters())
+    assert not any(p.requires_grad for p in net.vision.clip.parameters())  # frozen: out of every optimizer
     assert net.numeric.clip.get_input_embeddings().weight.grad is None
     # the text tower's token embedding is never used (patches are the tokens): frozen, out of the optimizer
     embedding = net.numeric.clip.get_input_embeddings().weight
