@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.protocol import PreparedData, TestScore, example_window, forecast_test_windows
+from benchmarks.protocol import PreparedData, TestScore, count_test_windows, example_window, forecast_test_windows
 
 if TYPE_CHECKING:
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
@@ -255,10 +255,7 @@ def score_probabilistic(
     likelihood = getattr(model, "likelihood", None)
     if likelihood is None:
         raise ValueError("`model` has no likelihood: probabilistic scores need a probabilistic model.")
-    lookback = data.lookback
-    n_windows = data.borders.n_windows("test", lookback, horizon)
-    if n_windows < 1:
-        raise ValueError(f"`horizon={horizon}` with `lookback={lookback}` leaves no test window.")
+    n_windows = count_test_windows(data, horizon)
     n_variates = data.scaled.shape[1]
     quantiles = isinstance(likelihood, QuantileRegression)
     if quantiles:

@@ -166,18 +166,11 @@ def score_test_windows(
     TestScore
         MSE and MAE on the standardised scale and the window count.
     """
-    lookback = data.lookback
-    test_start, test_end = data.borders.test
-    n_windows = data.borders.n_windows("test", lookback, horizon)
+    if max_windows is not None and max_windows < 1:
+        raise ValueError(f"`max_windows` must be a positive integer or None, got `{max_windows}`.")
+    n_windows = count_test_windows(data, horizon)
     if max_windows is not None:
-        if max_windows < 1:
-            raise ValueError(f"`max_windows` must be a positive integer or None, got `{max_windows}`.")
         n_windows = min(n_windows, max_windows)
-    if n_windows < 1:
-        raise ValueError(
-            f"`horizon={horizon}` with `lookback={lookback}` leaves no test window in "
-            f"`{data.dataset.spec.name}` (test split has {test_end - test_start} rows)."
-        )
     if not 0 <= example_index < n_windows:
         raise ValueError(f"`example_index` must be in [0, {n_windows}), got `{example_index}`.")
     n_variates = data.scaled.shape[1]
@@ -192,6 +185,24 @@ def score_test_windows(
             example = example_window(data, example_index, horizon, pred[example_index - chunk.first, :, -1])
     count = n_windows * horizon * n_variates
     return TestScore(mse=sq_sum / count, mae=abs_sum / count, n_windows=n_windows, example=example)
+
+
+def count_test_windows(data: PreparedData, horizon: int) -> int:
+    """The test split's window count at stride 1 for ``horizon``; refuses a split that holds none.
+
+    Raises
+    ------
+    ValueError
+        If ``horizon`` with the data's lookback leaves no test window.
+    """
+    n_windows = data.borders.n_windows("test", data.lookback, horizon)
+    if n_windows < 1:
+        test_start, test_end = data.borders.test
+        raise ValueError(
+            f"`horizon={horizon}` with `lookback={data.lookback}` leaves no test window in "
+            f"`{data.dataset.spec.name}` (test split has {test_end - test_start} rows)."
+        )
+    return n_windows
 
 
 @dataclass(frozen=True)

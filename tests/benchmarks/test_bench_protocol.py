@@ -104,7 +104,22 @@ def test_chunked_scoring_equals_one_chunk(data, fitted_model, monkeypatch):
 
 
 def test_no_test_window_is_an_error(data, fitted_model):
-    with pytest.raises(ValueError, match="`horizon=500`"):
-        score_test_windows(fitted_model, data, 500)
+    from types import SimpleNamespace
+
+    from darts.utils.likelihood_models import GaussianLikelihood
+
+    from benchmarks.probabilistic import score_probabilistic
+
+    test_rows = data.borders.test[1] - data.borders.test[0]
+    longest = test_rows - LOOKBACK  # the horizon of exactly one test window
+    assert protocol.count_test_windows(data, longest) == 1
+    message = rf"`horizon={longest + 1}` with `lookback=24` leaves no test window in `exchange_rate` \(test split has "
+    message += f"{test_rows} rows"
+    with pytest.raises(ValueError, match=message):
+        score_test_windows(fitted_model, data, longest + 1)
+    with pytest.raises(ValueError, match=message):  # the probabilistic score refuses it the same way
+        score_probabilistic(SimpleNamespace(likelihood=GaussianLikelihood()), data, longest + 1)
+    with pytest.raises(ValueError, match="`max_windows` must be a positive integer or None, got `0`"):
+        score_test_windows(fitted_model, data, HORIZON, max_windows=0)
     with pytest.raises(ValueError, match="`example_index`"):
         score_test_windows(fitted_model, data, HORIZON, example_index=10_000)
