@@ -133,6 +133,11 @@ def budget_label(record: dict[str, Any]) -> str:
     return label
 
 
+def base_model(record: dict[str, Any]) -> str:
+    """The model a record trained: ``timesclip`` for ``timesclip-tuned`` (a budget of its model)."""
+    return str(record.get("model", "")).removesuffix(TUNED_SUFFIX)
+
+
 def machine_label(record: dict[str, Any]) -> str:
     """The machine a record names (``"n/a"`` where none)."""
     machine = record.get("machine")
@@ -162,11 +167,10 @@ def cost_records(root: Path, models: Sequence[str] = DEFAULT_MODELS) -> tuple[li
     kept, left_out = [], 0
     for runs in sorted(path for path in root.rglob(RUNS_DIR) if path.is_dir()):
         for record in load_results(runs.parent):
-            model = str(record.get("model", "")).removesuffix(TUNED_SUFFIX)
-            if is_point_forecast(record) and model in models and not record.get("pretrained"):
+            if is_point_forecast(record) and base_model(record) in models and not record.get("pretrained"):
                 tier = str(record.get("tier") or "custom")
                 source = tier if ":" in tier else f"{tier} tier"
-                kept.append({**record, "model": model, "budget_label": budget_label(record), "source": source})
+                kept.append({**record, "source": source})
             else:
                 left_out += 1
     return kept, left_out
@@ -203,8 +207,8 @@ def cost_points(records: Iterable[dict[str, Any]]) -> list[Point]:
             record["dataset"],
             record["horizon"],
             record["lookback"],
-            record["model"],
-            record.get("budget_label") or budget_label(record),
+            base_model(record),
+            budget_label(record),
             machine_label(record),
         )
         groups.setdefault(key, []).append(record)

@@ -122,7 +122,7 @@ def test_a_tuned_model_is_a_budget_of_its_model(tmp_path):
     tuned = _record("timesclip-tuned", 2021, 0.39, 2100.0, 9, 5, run_id="etth1_h96_l96_timesclip-tuned_s2021_x")
     _write(tmp_path, {**tuned, "budget": {**tuned["budget"], "epoch_limit": 20}})
     records, left_out = cost_records(tmp_path)
-    assert left_out == 0 and sorted(r["model"] for r in records) == ["timesclip", "timesclip"]
+    assert left_out == 0 and sorted(r["model"] for r in records) == ["timesclip", "timesclip-tuned"]
     points = cost_points(records)
     assert [(p.model, p.budget, p.mse) for p in points] == [
         ("timesclip", "10 ep x all, patience 3", 0.38),  # sorted by seconds
