@@ -3,8 +3,9 @@
 One search is (model, dataset, horizon, lookback): Optuna's TPE proposes configurations from the model's
 :data:`SEARCH_SPACES` entry, each trial trains on the train split and reports its validation loss (the forecast
 loss, as early stopping reads it) after every epoch, and ASHA stops the unpromising trials at its rungs (1, 3, 9,
-... epochs with the default reduction factor 3). The test split never reaches a trial: the driver hands each trial
-the train and validation series only.
+... epochs with the default reduction factor 3). A trial also stops as the tuned model will train, after
+``--patience`` epochs (default 3) without a lower validation loss. The test split never reaches a trial: the driver
+hands each trial the train and validation series only.
 
 Everything lands under ``OUTPUT/<model>_<dataset>_h<H>_l<L>/``:
 
@@ -221,6 +222,10 @@ def apply_params(config: ModelConfig, params: Mapping[str, Any]) -> ModelConfig:
 
 
 # ------------------------------------------------------------------------------------------------ the search
+#: Early-stopping patience of a tuned model at the full budget (Time-Series-Library's default), and of a trial.
+TUNED_PATIENCE = 3
+
+
 @dataclass(frozen=True)
 class SearchSpec:
     """One search: what is tuned, on what, with which budget.
@@ -237,6 +242,9 @@ class SearchSpec:
         ASHA's first rung and the fraction (1 / factor) of trials promoted at each rung.
     max_samples_per_ts
         Train and validate each epoch on at most this many (the most recent) windows; ``None``: all.
+    patience
+        A trial stops after this many epochs without a lower validation loss, as the tuned model will train
+        (:data:`TUNED_PATIENCE`); ``None``: the model's own patience.
     seed
         Seed of the searcher and of every trial's training.
     backbone
@@ -254,6 +262,7 @@ class SearchSpec:
     grace_epochs: int = 1
     reduction_factor: int = 3
     max_samples_per_ts: int | None = None
+    patience: int | None = TUNED_PATIENCE
     seed: int = 2021
     backbone: str = "compact"
     scale: Literal["official", "tiny"] = "official"
@@ -280,6 +289,13 @@ class TrialResources:
     accelerator: str = "auto"
 
 
+def trial_config(spec: SearchSpec, params: Mapping[str, Any]) -> ModelConfig:
+    """The configuration a trial trains: the model's own with ``params``, stopping after ``spec.patience`` epochs
+    without a lower validation loss (the model's own patience where that is ``None``)."""
+    config = apply_params(spec.base_config(), params)
+    return config if spec.patience is None else replace(config, patience=spec.patience)
+
+
 def _trial(params: dict[str, Any], *, spec: SearchSpec, resources: TrialResources, train: Any, val: Any) -> None:
     """The body of one trial (in a Ray worker): train with ``params`` on ``train``, validating on ``val``."""
     import torch
@@ -290,7 +306,7 @@ def _trial(params: dict[str, Any], *, spec: SearchSpec, resources: TrialResource
 
     torch.set_num_threads(max(1, math.floor(resources.cpus_per_trial)))
     caps = spec.caps()
-    config = apply_params(spec.base_config(), params)
+    config = trial_config(spec, params)
     n_train = len(train) - spec.lookback - spec.horizon + 1
     if caps.max_samples_per_ts is not None:
         n_train = min(n_train, caps.max_samples_per_ts)
@@ -495,6 +511,7 @@ def write_records(grid: Any, spec: SearchSpec, directory: Path, command: str) ->
             "grace_epochs": spec.grace_epochs,
             "reduction_factor": spec.reduction_factor,
             "max_samples_per_ts": spec.max_samples_per_ts,
+            "patience": spec.patience,
             "seed": spec.seed,
             "backbone": spec.backbone if spec.model.startswith("timesclip") else "n/a",
             "scale": spec.scale,
@@ -540,10 +557,6 @@ def tuned_config(
     return replace(config, name=base.name + TUNED_SUFFIX, source=source, patience=TUNED_PATIENCE)
 
 
-#: Early-stopping patience of a tuned model at the full budget (Time-Series-Library's default).
-TUNED_PATIENCE = 3
-
-
 # ------------------------------------------------------------------------------------------------ the study
 @dataclass(frozen=True)
 class TuneStudy(Study):
@@ -565,6 +578,7 @@ class TuneStudy(Study):
     num_samples: int = 20
     grace_epochs: int = 1
     reduction_factor: int = 3
+    patience: int = TUNED_PATIENCE
     seed: int = 2021
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -579,6 +593,12 @@ class TuneStudy(Study):
         parser.add_argument("--lookback", type=int, default=cls.lookback, help="default: %(default)s")
         parser.add_argument("--num-samples", type=int, default=cls.num_samples, help="trials per search")
         parser.add_argument("--grace-epochs", type=int, default=cls.grace_epochs, help="ASHA's first rung")
+        parser.add_argument(
+            "--patience",
+            type=int,
+            default=cls.patience,
+            help=f"a trial stops after this many epochs without a lower validation loss (default: {TUNED_PATIENCE})",
+        )
         parser.add_argument("--reduction-factor", type=int, default=cls.reduction_factor, help="ASHA's factor")
         parser.add_argument("--seed", type=int, default=cls.seed, help="searcher and training seed")
         parser.add_argument("--cpus-per-trial", type=float, default=cls.cpus_per_trial, help="CPUs (torch threads)")
@@ -600,7 +620,7 @@ class TuneStudy(Study):
         """
         search_space(self.model)
         max_epochs = options.caps.max_epochs if options.caps is not None and options.caps.max_epochs else 10
-        for name in ("horizon", "lookback", "num_samples", "grace_epochs"):
+        for name in ("horizon", "lookback", "num_samples", "grace_epochs", "patience"):
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"`--{name.replace('_', '-')}` must be a positive integer, got `{value}`.")
@@ -619,6 +639,7 @@ class TuneStudy(Study):
                 grace_epochs=self.grace_epochs,
                 reduction_factor=self.reduction_factor,
                 max_samples_per_ts=None if options.caps is None else options.caps.max_samples_per_ts,
+                patience=self.patience,
                 seed=self.seed,
                 backbone=options.timesclip_backbone(),
                 scale=options.scale or "official",

@@ -71,6 +71,7 @@ def test_unknown_models_and_parameters_are_refused():
         (["--reduction-factor", "1"], r"`--reduction-factor` must be at least 2, got `1`"),
         (["--grace-epochs", "5", "--max-epochs", "3"], r"`--grace-epochs 5` is more than `--max-epochs 3`"),
         (["--model", "arima"], r"Model `arima` has no search space"),
+        (["--patience", "0"], r"`--patience` must be a positive integer, got `0`"),
     ],
 )
 def test_bad_arguments_name_the_option_and_value(options, message):
@@ -92,6 +93,21 @@ def test_searches_take_the_shared_options(tmp_path, capsys):
         "todo  nlinear_ETTh1_h96_l96  20 trials, <= 4 epochs",
         "todo  nlinear_exchange_rate_h96_l96  20 trials, <= 4 epochs",
     ]
+
+
+def test_a_trial_stops_as_the_tuned_model_will_train():
+    params = {"learning_rate": 2e-4, "batch_size": 64}
+    spec = tune.SearchSpec("timesclip", "ETTh1", max_epochs=20)
+    config = tune.trial_config(spec, params)
+    assert config.patience == tune.TUNED_PATIENCE == 3 and config.batch_size == 64
+    assert config.learning_rate == 2e-4
+    assert tune.apply_params(model_config("timesclip", "ETTh1", 96), params).patience == 30  # the paper's
+    own = tune.trial_config(tune.SearchSpec("timesclip", "ETTh1", patience=None), params)
+    assert own.patience == 30
+    argv = ["tune", "--model", "timesclip", "--datasets", "ETTh1", "--patience", "5"]
+    args = build_parser().parse_args(argv)
+    (search,) = tune.TuneStudy.from_args(args).searches(StudyOptions.from_args(args, argv))
+    assert search.patience == 5
 
 
 def _record(directory: Path, model: str, dataset: str, horizon: int, params: dict) -> None:
@@ -208,6 +224,8 @@ def test_an_interrupted_search_resumes_and_finds_what_an_uninterrupted_one_finds
         tuple(t[n] for n in names) for t in expected_trials
     )
     assert len(trials) == 2 and {t["status"] for t in trials} <= {"completed", "stopped"}
+    search = json.loads((resumed / "timesclip_national_illness_h24_l96" / "best.json").read_text())["search"]
+    assert search["patience"] == tune.TUNED_PATIENCE and search["max_epochs"] == 2
 
 
 def test_concluding_a_search_that_never_ran_is_refused(tmp_path):
