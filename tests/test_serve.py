@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # ruff: noqa: E402 -- the optional dependencies are imported after the check that names a missing one
 import json
+import logging
 import math
 import re
 import socket
@@ -392,6 +393,10 @@ def test_every_kind_of_time_index_is_continued_and_irregular_integers_are_refuse
         "start, freq 1": {"series": {"values": values, "start": 5, "freq": 1}, "n": OCL},
         "timestamps": {"series": {"values": values, "start": "2024-01-01T00:00:00", "freq": "h"}, "n": 2},
         "irregular": {"series": {"values": values, "time_index": [0, 1, *range(3, length + 1)]}, "n": OCL},
+        "zero step": {"series": {"values": values, "time_index": [5] * length}, "n": OCL},
+        "quantile over 1": {"series": {"values": values}, "n": OCL, "quantiles": [0.5, 1.5]},
+        "largest seed": {"series": {"values": values}, "n": OCL, "seed": 2**32 - 1},
+        "seed too large": {"series": {"values": values}, "n": OCL, "seed": 2**32},
         "most samples": {"series": {"values": values}, "n": OCL, "num_samples": 5},
         "at every limit": {
             "series": {"values": [*values[:-1], [100.0, -100.0]]},
@@ -406,8 +411,14 @@ def test_every_kind_of_time_index_is_continued_and_irregular_integers_are_refuse
     assert answers["start, freq 1"][1]["time_index"] == list(range(5 + length, 5 + length + OCL))
     first = pd.Timestamp("2024-01-01") + pd.Timedelta(hours=length)
     assert answers["timestamps"][1]["time_index"] == [t.isoformat() for t in pd.date_range(first, periods=2, freq="h")]
-    status, answer = answers["irregular"]
-    assert status == 422 and "integers must increase by a constant step" in answer["detail"][0]["msg"]
+    for name in ("irregular", "zero step"):
+        status, answer = answers[name]
+        assert status == 422 and "integers must increase by a constant step" in answer["detail"][0]["msg"], name
+    status, answer = answers["quantile over 1"]
+    assert status == 422 and "must lie in (0, 1), got [1.5]" in answer["detail"][0]["msg"]
+    assert answers["largest seed"][0] == 200 and answers["largest seed"][1]["seed"] == 2**32 - 1
+    status, answer = answers["seed too large"]
+    assert status == 422 and "a seed lies in [0, 2**32)" in answer["detail"][0]["msg"], answer
     assert answers["most samples"][0] == 200 and answers["most samples"][1]["num_samples"] == 5
     status, answer = answers["at every limit"]  # n, quantiles and values at the limits are within them
     assert status == 200 and sorted(answer["quantiles"]) == ["0.1", "0.5", "0.9"], answer
@@ -431,7 +442,10 @@ def test_a_failed_batch_is_answered_request_by_request():
     from darts_timesclip.serve.service import ForecastService, RequestError
 
     class Predictor:  # fails on any batch of several windows, on the window "bad" and on "boom"
+        calls = 0
+
         def predict_windows(self, tasks):
+            Predictor.calls += 1
             if tasks[0] == "boom":
                 raise RuntimeError("out of memory")
             if len(tasks) > 1 or tasks[0] == "bad":
@@ -445,6 +459,14 @@ def test_a_failed_batch_is_answered_request_by_request():
     assert len(results) == 4 and results[0] == "forecast of a" and results[3] == "forecast of c"
     assert isinstance(results[1], RequestError) and "cannot forecast ['bad']" in results[1].msg
     assert isinstance(results[2], RuntimeError) and str(results[2]) == "out of memory"  # a server error, its own
+    assert Predictor.calls == 5  # the batch, then each request once
+
+    # a batch of one is answered as the same request is in a larger batch, and is not tried twice
+    for task, answer in (("bad", RequestError), ("boom", RuntimeError)):
+        Predictor.calls = 0
+        (result,) = service.predictor_batch([SimpleNamespace(task=task)])
+        assert isinstance(result, answer) and Predictor.calls == 1, (task, result)
+    assert isinstance(result, RuntimeError) and not isinstance(result, ValueError)
 
 
 def test_time_index_of_one_or_two_integers_and_of_three_timestamps():
@@ -550,13 +572,15 @@ def test_stopping_the_server_answers_the_requests_in_flight(saved_model):
     np.testing.assert_allclose(answers[0][1]["values"], expected.values(), rtol=0, atol=1e-6)
 
 
-def test_the_darts_engine_answers_with_predict(saved_model):
+def test_the_darts_engine_answers_with_predict(saved_model, caplog):
     model, series, covariates = saved_model
     covariates = covariates.map(lambda x: x**3)  # not the training covariates, which Darts would fall back on
-    with running(create_app(model, engine="darts")) as url:
+    with running(create_app(model, engine="darts")) as url, caplog.at_level(logging.WARNING):
         status, answer = call(f"{url}/forecast", payload(series, covariates, n=2 * OCL))
         info = call(f"{url}/model")[1]
     assert status == 200 and info["engine"] == "darts"
+    # a request beyond `output_chunk_length` is answered without Darts' warning to the service's log
+    assert not [r for r in caplog.records if "n > output_chunk_length" in r.getMessage()]
     expected = model.predict(2 * OCL, series, past_covariates=covariates, verbose=False, show_warnings=False)
     np.testing.assert_allclose(answer["values"], expected.values(), rtol=0, atol=1e-6)
     # without component names, the series are the model's components

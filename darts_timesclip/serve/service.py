@@ -360,17 +360,15 @@ class ForecastService:
         """
         try:
             return self.predictor.predict_windows([p.task for p in prepared])
-        except Exception:
+        except Exception as err:  # noqa: BLE001 - answered per request below
             if len(prepared) == 1:
-                raise
+                return [_failure(err)]
         results: list[Any] = []
         for item in prepared:
             try:
                 results.append(self.predictor.predict_windows([item.task])[0])
-            except ValueError as err:
-                results.append(RequestError(["series"], str(err)))
-            except Exception as err:  # noqa: BLE001 - answered as a server error for this request only
-                results.append(err)
+            except Exception as err:  # noqa: BLE001 - this request's answer only
+                results.append(_failure(err))
         return results
 
     def forecast_with_darts(self, prepared: PreparedRequest) -> np.ndarray:
@@ -394,6 +392,11 @@ class ForecastService:
         """Answer one prepared request at once with Darts' ``predict`` (the ``darts`` engine; the other engines'
         requests are batched)."""
         return self.answer(prepared, self.forecast_with_darts(prepared))
+
+
+def _failure(err: Exception) -> Exception:
+    """A failed forecast as its request's answer: a ``ValueError`` (the input) is a 422, anything else a 500."""
+    return RequestError(["series"], str(err)) if isinstance(err, ValueError) else err
 
 
 def _step(index: Any) -> Any:
