@@ -383,9 +383,14 @@ def make_callbacks(
     if epoch_log:
         callbacks.append(EpochLog(label))
     if patience is not None:
-        # decided when validation ends (the same epochs as at the epoch's end), so that an `EpochCheckpoint`
-        # placed after it saves the finished epoch's early-stopping state
-        callbacks.append(
-            EarlyStopping(monitor="val_loss", patience=patience, mode="min", check_on_train_epoch_end=False)
-        )
+        callbacks.append(early_stopping(patience))
     return best, callbacks
+
+
+def early_stopping(patience: int) -> pl.Callback:
+    """Early stopping on ``val_loss`` after ``patience`` epochs without a lower one.
+
+    Decided when validation ends (the same epochs as at the epoch's end), so that an ``EpochCheckpoint`` placed after
+    it saves the finished epoch's early-stopping state.
+    """
+    return EarlyStopping(monitor="val_loss", patience=patience, mode="min", check_on_train_epoch_end=False)

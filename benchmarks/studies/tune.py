@@ -301,7 +301,7 @@ def _trial(params: dict[str, Any], *, spec: SearchSpec, resources: TrialResource
     import torch
     from ray import tune
 
-    from benchmarks.callbacks import ValidationReport
+    from benchmarks.callbacks import ValidationReport, early_stopping
     from benchmarks.models import build_model
 
     torch.set_num_threads(max(1, math.floor(resources.cpus_per_trial)))
@@ -317,7 +317,11 @@ def _trial(params: dict[str, Any], *, spec: SearchSpec, resources: TrialResource
         seed=spec.seed,
         caps=caps,
         n_train_windows=n_train,
-        callbacks=[ValidationReport(tune.report)],
+        # the report first: the epoch that ends a trial is reported too
+        callbacks=[
+            ValidationReport(tune.report),
+            *([] if config.patience is None else [early_stopping(config.patience)]),
+        ],
         accelerator=resources.accelerator,
     )
     model.fit(

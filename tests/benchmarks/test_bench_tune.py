@@ -110,6 +110,31 @@ def test_a_trial_stops_as_the_tuned_model_will_train():
     assert search.patience == 5
 
 
+@pytest.mark.parametrize("patience", [1, None])
+def test_a_trial_ends_after_patience_epochs_without_a_lower_validation_loss(monkeypatch, patience):
+    import numpy as np
+    import ray.tune
+    import torch
+    from darts import TimeSeries
+
+    reports = []
+    monkeypatch.setattr(ray.tune, "report", reports.append)  # what the trial hands Ray Tune after each epoch
+    rng = np.random.default_rng(0)
+    train = TimeSeries.from_values(np.cumsum(rng.normal(size=(400, 2)), axis=0).astype(np.float32))
+    val = TimeSeries.from_values(rng.normal(size=(80, 2)).astype(np.float32))  # unrelated to train: no steady gain
+    spec = tune.SearchSpec("nlinear", "ETTh1", horizon=8, lookback=24, max_epochs=8, patience=patience, scale="tiny")
+    params = {"learning_rate": 0.05, "batch_size": 32}
+    resources = tune.TrialResources(cpus_per_trial=torch.get_num_threads(), accelerator="cpu")  # keeps the threads
+    tune._trial(params, spec=spec, resources=resources, train=train, val=val)
+    losses = [r["val_loss"] for r in reports]
+    assert [r["epoch"] for r in reports] == list(range(1, len(losses) + 1))
+    best = int(np.argmin(losses)) + 1
+    if patience is None:  # NLinear's own patience (3) is the model's
+        assert len(losses) == best + 3 < 8, losses
+    else:  # ended one epoch after its best, and before its last epoch
+        assert len(losses) == best + 1 < 8, losses
+
+
 def _record(directory: Path, model: str, dataset: str, horizon: int, params: dict) -> None:
     path = directory / f"{model}_{dataset}_h{horizon}_l96" / "best.json"
     path.parent.mkdir(parents=True)
