@@ -104,7 +104,10 @@ def test_committed_run_ids_are_the_ones_the_studies_make_now():
         suite += SweepSpec(tier.datasets, tier.horizons, 96, ("patchtst",), (2021,), tier=tier, caps=patchtst).expand()
     # TimesCLIP with its searched configuration at the baselines' budget (`--max-epochs 20`, no tier)
     full_budget = TrainingCaps(max_epochs=20)
-    tuned = SweepSpec(("ETTh1",), (96, 192), 96, ("timesclip-tuned",), (2021, 2022, 2023), caps=full_budget).expand()
+    tuned_cells = SweepSpec(
+        ("ETTh1", "ETTh2"), (96, 192), 96, ("timesclip-tuned",), (2021, 2022, 2023), caps=full_budget
+    )
+    tuned = tuned_cells.expand()
     suite += tuned
     committed_tuned = {r for r in _run_ids("") if "timesclip-tuned" in r}
     assert _run_ids("") <= {job.run_id for job in suite} and len(_run_ids("")) == 62 + len(committed_tuned)
