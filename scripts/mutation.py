@@ -324,6 +324,11 @@ def select(mutants: list[Mutant], limit: int | None, seed: int) -> list[Mutant]:
     return sorted(shuffled[:limit], key=lambda m: (m.file, m.line, m.index))
 
 
+def _record_key(target: str, key: str) -> str:
+    """A record's key in the merged records: a mutant can belong to two targets, each with its own record."""
+    return f"{target}/{key}"
+
+
 def load_results() -> dict[str, dict]:
     """Every target's records, by ``<target>/<mutant key>`` (a module's function can belong to two targets, each
     with its own tests and its own record)."""
@@ -331,7 +336,7 @@ def load_results() -> dict[str, dict]:
     for target in TARGETS:
         path = RESULTS / f"{target}.json"
         if path.exists():
-            results.update({f"{target}/{key}": record for key, record in json.loads(path.read_text()).items()})
+            results.update({_record_key(target, key): record for key, record in json.loads(path.read_text()).items()})
     return results
 
 
@@ -440,7 +445,7 @@ def run(targets: list[str], limit: int | None, seed: int, timeout_limit: float |
                 tests_hash = _tests_hash(tests, scratch)
                 source = mutated_source(mutant, scratch)
                 fingerprint = hashlib.sha256(source.encode()).hexdigest()[:12]
-                previous = results.get(f"{target}/{mutant.key}")
+                previous = results.get(_record_key(target, mutant.key))
                 if previous and previous["fingerprint"] == fingerprint:
                     if previous["status"] == "killed" or previous["tests"] == tests_hash:
                         continue  # killed, or survived the same tests
@@ -462,7 +467,7 @@ def run(targets: list[str], limit: int | None, seed: int, timeout_limit: float |
                 finally:
                     path.write_text(original)
                 status = "survived" if outcome == "passed" else "killed"
-                results[f"{target}/{mutant.key}"] = {
+                results[_record_key(target, mutant.key)] = {
                     **asdict(mutant),
                     "status": status,
                     "outcome": outcome,
